@@ -1,0 +1,1 @@
+"""Event models, the topic registry, exported JSON Schema and example payloads."""

@@ -1,0 +1,1 @@
+"""govmail services: ingress, scanner, delivery, lifecycle, analytics and their shared parts."""

@@ -1,0 +1,1 @@
+"""Parts every service shares: settings, logging, bus, blob store, spool, directory."""

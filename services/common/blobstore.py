@@ -1,0 +1,72 @@
+"""Content-addressed store for raw messages: the bytes live at their SHA-256, written durably once."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlparse
+
+from schemas.events import BlobRef
+
+
+class BlobStore(Protocol):
+    def put(self, data: bytes) -> BlobRef: ...
+    def get(self, ref: BlobRef) -> bytes: ...
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, fsync, rename into place and fsync the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+class FileBlobStore:
+    """Blobs as files under `root/ab/cd/<sha256>`; identical messages share one file."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_uri(cls, uri: str) -> FileBlobStore:
+        parsed = urlparse(uri)
+        if parsed.scheme != "file":
+            raise ValueError(f"unsupported blob store {uri!r}: only file:// is built in")
+        return cls(Path(parsed.path))
+
+    def path_of(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def put(self, data: bytes) -> BlobRef:
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.path_of(digest)
+        if not path.exists():
+            write_durably(path, data)
+        return BlobRef(sha256=digest, size=len(data), uri=path.as_uri())
+
+    def get(self, ref: BlobRef) -> bytes:
+        data = self.path_of(ref.sha256).read_bytes()
+        if hashlib.sha256(data).hexdigest() != ref.sha256:
+            raise OSError(f"blob {ref.sha256} is corrupt")
+        return data

@@ -1,0 +1,110 @@
+"""The event bus: JSON encoding of events, a producer that waits for the broker's ack, and topic creation."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from pydantic import BaseModel
+
+from schemas.registry import ALL_TOPICS, TopicSpec
+from services.common import logging as log
+
+logger = log.get(__name__)
+
+
+class PublishError(Exception):
+    """The broker did not acknowledge an event in time; the caller must not report success."""
+
+
+def encode(event: BaseModel) -> bytes:
+    return event.model_dump_json().encode("utf-8")
+
+
+def key_of(spec: TopicSpec, event: BaseModel) -> bytes | None:
+    value = getattr(event, spec.key, None)
+    return None if value is None else str(value).encode("utf-8")
+
+
+class Publisher(Protocol):
+    async def publish(self, topic: str, event: BaseModel, key: str | None = None) -> None: ...
+
+
+class KafkaPublisher:
+    """Publishes events with acks=all and returns only once the broker acknowledged them."""
+
+    def __init__(self, bootstrap: str, client_id: str, timeout: float = 5.0):
+        self.bootstrap = bootstrap
+        self.timeout = timeout
+        # No idempotent producer: the embedded broker does not support it. Consumers are
+        # idempotent instead (at-least-once), so a retried send is harmless.
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            acks="all",
+            enable_idempotence=False,
+            request_timeout_ms=int(timeout * 1000),
+            retry_backoff_ms=200,
+            max_batch_size=1024 * 1024,
+            linger_ms=0,
+        )
+        self._started = False
+
+    async def start(self) -> None:
+        deadline = asyncio.get_running_loop().time() + 60
+        while True:
+            try:
+                await self._producer.start()
+                self._started = True
+                return
+            except Exception as exc:  # broker not up yet: keep trying for a while
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                logger.warning("bus_connect_retry", error=str(exc))
+                await asyncio.sleep(1)
+
+    async def stop(self) -> None:
+        if self._started:
+            await self._producer.stop()
+            self._started = False
+
+    async def publish(self, topic: str, event: BaseModel, key: str | None = None) -> None:
+        spec = ALL_TOPICS[topic]
+        raw_key = key.encode("utf-8") if key is not None else key_of(spec, event)
+        await self.publish_raw(topic, encode(event), raw_key)
+
+    async def publish_raw(self, topic: str, value: bytes, key: bytes | None) -> None:
+        try:
+            await asyncio.wait_for(self._producer.send_and_wait(topic, value, key=key), self.timeout)
+        except Exception as exc:
+            raise PublishError(f"{topic}: {type(exc).__name__}: {exc}") from exc
+
+
+async def ensure_topics(bootstrap: str, specs: list[TopicSpec] | None = None, timeout: float = 30.0) -> list[str]:
+    """Create every registered topic that is missing; returns the names created."""
+    specs = specs or list(ALL_TOPICS.values())
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        if missing:
+            new = [
+                NewTopic(
+                    s.name,
+                    s.partitions,
+                    1,
+                    topic_configs={"retention.ms": str(s.retention_ms), "cleanup.policy": s.cleanup_policy},
+                )
+                for s in missing
+            ]
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass
+        return [s.name for s in missing]
+    finally:
+        await admin.close()

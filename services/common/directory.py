@@ -1,0 +1,120 @@
+"""Read access to the account directory that lifecycle keeps in Redis (domains, units, accounts)."""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+import redis.asyncio as aioredis
+from pydantic import BaseModel, Field
+
+# Redis keys, shared by the writer (lifecycle) and every reader.
+DOMAINS = "gm:domains"
+
+
+def domain_key(domain: str) -> str:
+    return f"gm:domain:{domain.lower()}"
+
+
+def units_key(domain: str) -> str:
+    return f"gm:units:{domain.lower()}"
+
+
+def unit_key(domain: str, code: str) -> str:
+    return f"gm:unit:{domain.lower()}:{code}"
+
+
+def account_key(address: str) -> str:
+    return f"gm:account:{address.lower()}"
+
+
+def accounts_key(domain: str) -> str:
+    return f"gm:accounts:{domain.lower()}"
+
+
+class ServiceClass(BaseModel):
+    """Limits that come with a user's service class (R12)."""
+
+    name: str
+    quota_bytes: int
+    max_message_bytes: int
+
+
+SERVICE_CLASSES: dict[str, ServiceClass] = {
+    "basic": ServiceClass(name="basic", quota_bytes=10 * 1024**2, max_message_bytes=3 * 1024**2),
+    "standard": ServiceClass(name="standard", quota_bytes=500 * 1024**2, max_message_bytes=50 * 1024**2),
+}
+DEFAULT_CLASS = "standard"
+
+
+class Domain(BaseModel):
+    name: str
+    scheme: str = "tiengiang"
+    created_at: str = ""
+
+
+class Unit(BaseModel):
+    domain: str
+    code: str
+    name: str
+    parent: str = ""
+    kind: str = "unit"
+    created_at: str = ""
+
+
+class Account(BaseModel):
+    address: str
+    domain: str
+    localpart: str
+    name: str
+    kind: Literal["personal", "unit"] = "personal"
+    unit: str = ""
+    status: Literal["active", "locked", "deleted"] = "active"
+    service_class: str = DEFAULT_CLASS
+    birth_year: int | None = None
+    password_hash: str = Field("", repr=False)
+    must_change_password: bool = True
+    created_at: str = ""
+
+    @property
+    def limits(self) -> ServiceClass:
+        return SERVICE_CLASSES.get(self.service_class, SERVICE_CLASSES[DEFAULT_CLASS])
+
+    def to_redis(self) -> dict[str, str]:
+        return {k: "" if v is None else str(int(v) if isinstance(v, bool) else v) for k, v in self.model_dump().items()}
+
+    @classmethod
+    def from_redis(cls, raw: dict[str, str]) -> Account:
+        data: dict[str, object] = dict(raw)
+        data["birth_year"] = int(raw["birth_year"]) if raw.get("birth_year") else None
+        data["must_change_password"] = raw.get("must_change_password", "1") == "1"
+        return cls.model_validate(data)
+
+
+class Directory(Protocol):
+    async def is_local_domain(self, domain: str) -> bool: ...
+    async def account(self, address: str) -> Account | None: ...
+
+
+class RedisDirectory:
+    """The directory as seen by ingress, delivery and webmail."""
+
+    def __init__(self, client: aioredis.Redis):
+        self.redis = client
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisDirectory:
+        return cls(aioredis.from_url(url, decode_responses=True))
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+    async def is_local_domain(self, domain: str) -> bool:
+        return bool(await self.redis.sismember(DOMAINS, domain.lower()))
+
+    async def account(self, address: str) -> Account | None:
+        raw = await self.redis.hgetall(account_key(address))
+        return Account.from_redis(raw) if raw else None
+
+    async def unit(self, domain: str, code: str) -> Unit | None:
+        raw = await self.redis.hgetall(unit_key(domain, code))
+        return Unit.model_validate(raw) if raw else None

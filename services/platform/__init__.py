@@ -1,0 +1,1 @@
+"""The single-machine platform: embedded broker and Redis, the supervisor behind `govmail up`."""
