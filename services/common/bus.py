@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
@@ -101,10 +102,8 @@ async def ensure_topics(bootstrap: str, specs: list[TopicSpec] | None = None, ti
                 )
                 for s in missing
             ]
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass
         return [s.name for s in missing]
     finally:
         await admin.close()

@@ -7,6 +7,7 @@ marker per unfinished recipient; the reconciler republishes whatever is still un
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -61,10 +62,8 @@ class Spool:
     def finish(self, message_id: str, recipient: str) -> bool:
         """Mark one recipient's outcome as final; returns True when the whole message is done."""
         entry = self._dir(message_id)
-        try:
+        with contextlib.suppress(FileNotFoundError):
             (entry / PENDING_DIR / recipient_marker(recipient)).unlink()
-        except FileNotFoundError:
-            pass
         try:
             if any(os.scandir(entry / PENDING_DIR)):
                 return False
@@ -75,10 +74,8 @@ class Spool:
 
     def touch(self, message_id: str) -> None:
         """Note progress (e.g. a deferral) so the reconciler leaves the message alone for a while."""
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.utime(self._dir(message_id) / EVENT_FILE)
-        except FileNotFoundError:
-            pass
 
     def is_pending(self, message_id: str, recipient: str) -> bool:
         return (self._dir(message_id) / PENDING_DIR / recipient_marker(recipient)).exists()
