@@ -30,7 +30,7 @@ def utcnow() -> datetime:
 class Envelope(BaseModel):
     """Fields every event carries, set once where the event is born."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     event_id: str = Field(default_factory=new_event_id, description="Unique id of this event (UUID).")
     occurred_at: datetime = Field(default_factory=utcnow, description="When it happened, UTC.")
@@ -45,7 +45,7 @@ class Envelope(BaseModel):
 class BlobRef(BaseModel):
     """Claim-check for a raw message held in the blob store (raw mail never travels on the bus)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     sha256: str = Field(description="Hex SHA-256 of the stored bytes; also their address in the store.")
     size: int = Field(description="Size of the stored bytes in octets.")
@@ -55,7 +55,7 @@ class BlobRef(BaseModel):
 class MailInfo(BaseModel):
     """What ingress learnt about one accepted message, passed along the pipeline."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     mail_from: str = Field(description="RFC5321.MailFrom (envelope sender); empty for bounces.")
     rcpt_to: list[str] = Field(description="RFC5321.RcptTo addresses accepted for this message.")
@@ -87,7 +87,7 @@ class MailReceived(Envelope):
 class Symbol(BaseModel):
     """One finding of one scanner check."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     name: str = Field(description="UPPER_SNAKE name with an area prefix, e.g. 'SPAM_GTUBE', 'VIRUS_EICAR'.")
     score: float = Field(description="Weight from the scanner configuration.")
@@ -101,7 +101,7 @@ Action = Literal["accept", "add_header", "quarantine", "reject"]
 class Verdict(BaseModel):
     """The scanner's decision on one message and why."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     action: Action
     score: float

@@ -39,38 +39,45 @@ class KafkaPublisher:
 
     def __init__(self, bootstrap: str, client_id: str, timeout: float = 5.0):
         self.bootstrap = bootstrap
+        self.client_id = client_id
         self.timeout = timeout
+        self._producer: AIOKafkaProducer | None = None
+
+    def _new_producer(self) -> AIOKafkaProducer:
         # No idempotent producer: the embedded broker does not support it. Consumers are
         # idempotent instead (at-least-once), so a retried send is harmless.
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            client_id=client_id,
+        return AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            client_id=self.client_id,
             acks="all",
             enable_idempotence=False,
-            request_timeout_ms=int(timeout * 1000),
+            request_timeout_ms=int(self.timeout * 1000),
             retry_backoff_ms=200,
-            max_batch_size=1024 * 1024,
             linger_ms=0,
         )
-        self._started = False
 
-    async def start(self) -> None:
-        deadline = asyncio.get_running_loop().time() + 60
+    async def start(self, wait: float = 60.0) -> None:
+        """Connect, retrying while the broker is not up yet (services may start before it answers)."""
+        if self._producer is not None:
+            return
+        deadline = asyncio.get_running_loop().time() + wait
         while True:
+            producer = self._new_producer()
             try:
-                await self._producer.start()
-                self._started = True
+                await producer.start()
+                self._producer = producer
                 return
-            except Exception as exc:  # broker not up yet: keep trying for a while
+            except Exception as exc:
+                await producer.stop()
                 if asyncio.get_running_loop().time() > deadline:
                     raise
                 logger.warning("bus_connect_retry", error=str(exc))
                 await asyncio.sleep(1)
 
     async def stop(self) -> None:
-        if self._started:
+        if self._producer is not None:
             await self._producer.stop()
-            self._started = False
+            self._producer = None
 
     async def publish(self, topic: str, event: BaseModel, key: str | None = None) -> None:
         spec = ALL_TOPICS[topic]
@@ -78,6 +85,8 @@ class KafkaPublisher:
         await self.publish_raw(topic, encode(event), raw_key)
 
     async def publish_raw(self, topic: str, value: bytes, key: bytes | None) -> None:
+        if self._producer is None:
+            raise PublishError(f"{topic}: publisher not started")
         try:
             await asyncio.wait_for(self._producer.send_and_wait(topic, value, key=key), self.timeout)
         except Exception as exc:

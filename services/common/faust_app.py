@@ -10,11 +10,13 @@ from services.common.settings import PlatformSettings
 
 
 def make_app(service: str, settings: PlatformSettings, web_port: int) -> faust.App:
+    datadir = settings.run_dir / "faust" / service
+    datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         f"govmail-{service}",
         broker=f"kafka://{settings.bootstrap}",
         store="memory://",
-        datadir=str(settings.run_dir / "faust" / service),
+        datadir=str(datadir),
         # Tansu reports wrong end offsets when a batch holds several records.
         producer_max_batch_size=1,
         producer_acks=-1,

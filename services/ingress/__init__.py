@@ -1,0 +1,1 @@
+"""SMTP ingress: the front door that accepts mail durably and publishes it to the bus."""

@@ -1,0 +1,151 @@
+"""The aiosmtpd handler: recipient policy at RCPT, and at DATA store → spool → publish → only then 250."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from datetime import UTC, datetime
+
+import redis.exceptions
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from schemas.events import MailInfo, MailReceived
+from schemas.registry import RECEIVED
+from services.common import logging as log
+from services.common.blobstore import BlobStore
+from services.common.bus import Publisher, PublishError
+from services.common.directory import Directory
+from services.common.spool import Spool
+from services.ingress import replies
+from services.ingress.received import received_header, summary
+
+logger = log.get(__name__)
+
+
+def new_message_id() -> str:
+    """Queue id that sorts by arrival time: 13 hex digits of milliseconds plus 8 random hex digits."""
+    return f"{int(time.time() * 1000):013x}{os.urandom(4).hex()}"
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+class IngressHandler:
+    """Decides per recipient, then makes accepted mail durable before saying so."""
+
+    def __init__(self, directory: Directory, blobs: BlobStore, spool: Spool, publisher: Publisher,
+                 hostname: str, listener: str = "mx"):
+        self.directory = directory
+        self.blobs = blobs
+        self.spool = spool
+        self.publisher = publisher
+        self.hostname = hostname
+        self.listener = listener
+        self.in_flight = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.closing = False
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
+                          responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        # aiosmtpd speaks enhanced status codes but does not advertise them.
+        return [*responses[:-1], "250-ENHANCEDSTATUSCODES", responses[-1]]
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          mail_options: list[str]) -> str:
+        if self.closing:
+            return replies.SHUTTING_DOWN
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return replies.MAIL_OK
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          rcpt_options: list[str]) -> str:
+        if "@" not in address or address.startswith("@") or address.endswith("@"):
+            return replies.BAD_ADDRESS.format(address=address)
+        domain = domain_of(address)
+        try:
+            if not await self.directory.is_local_domain(domain):
+                # MX takes no AUTH, so mail for a foreign domain would make us an open relay.
+                return replies.RELAY_DENIED.format(domain=domain)
+            account = await self.directory.account(address)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            logger.warning("directory_unavailable", error=str(exc))
+            return replies.DIRECTORY_DOWN
+        if account is None or account.status == "deleted":
+            return replies.USER_UNKNOWN.format(address=address)
+        if account.status == "locked":
+            return replies.MAILBOX_DISABLED.format(address=address)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return replies.RCPT_OK
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.in_flight += 1
+        self.idle.clear()
+        try:
+            return await self._accept(session, envelope)
+        finally:
+            self.in_flight -= 1
+            if self.in_flight == 0:
+                self.idle.set()
+
+    async def _too_big(self, envelope: Envelope, size: int) -> str | None:
+        """The recipient's service class sets the largest message it may receive (R12)."""
+        for rcpt in envelope.rcpt_tos:
+            account = await self.directory.account(rcpt)
+            if account is not None and size > account.limits.max_message_bytes:
+                return replies.TOO_BIG_FOR.format(size=size, limit=account.limits.max_message_bytes, address=rcpt)
+        return None
+
+    async def _accept(self, session: Session, envelope: Envelope) -> str:
+        raw: bytes = envelope.original_content or b""
+        message_id = new_message_id()
+        peer_ip = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer or "")
+        too_big = await self._too_big(envelope, len(raw))
+        if too_big:
+            return too_big
+        trace = received_header(session.host_name or "", peer_ip, self.hostname, message_id,
+                                list(envelope.rcpt_tos), envelope.smtp_utf8)
+        stored = trace + raw
+        blob = await asyncio.to_thread(self.blobs.put, stored)
+        mail_from = envelope.mail_from or ""
+        event = MailReceived(
+            producer="ingress",
+            message_id=message_id,
+            trace_id=message_id,
+            mail=MailInfo(
+                mail_from=mail_from,
+                rcpt_to=list(envelope.rcpt_tos),
+                blob=blob,
+                size=len(raw),
+                listener=self.listener,
+                client_ip=peer_ip,
+                client_helo=session.host_name or "",
+                authenticated_as=None,
+                smtputf8=envelope.smtp_utf8,
+                sender_domain=domain_of(mail_from) if mail_from else "",
+                direction="inbound",
+                received_at=datetime.now(UTC),
+                **summary(raw),
+            ),
+        )
+        # The spool entry exists before the broker is asked, so no acknowledged message can be lost.
+        await asyncio.to_thread(self.spool.record, event)
+        try:
+            await self.publisher.publish(RECEIVED, event)
+        except PublishError as exc:
+            await asyncio.to_thread(self.spool.discard, message_id)
+            logger.warning("publish_failed", message_id=message_id, error=str(exc))
+            return replies.NOT_DURABLE
+        logger.info("mail_accepted", message_id=message_id, size=len(raw), rcpt_count=len(envelope.rcpt_tos),
+                    client_ip=peer_ip, blob=blob.sha256)
+        return replies.OK_QUEUED.format(message_id=message_id)
+
+    async def handle_exception(self, error: Exception) -> str:
+        # Anything unexpected is a temporary failure: the client keeps the message and retries.
+        logger.error("smtp_exception", error=f"{type(error).__name__}: {error}")
+        return replies.INTERNAL_ERROR

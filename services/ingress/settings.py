@@ -1,0 +1,24 @@
+"""Settings of the ingress service (env prefix INGRESS_)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class IngressSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INGRESS_", extra="ignore")
+
+    publish_timeout: float = Field(5.0, description="Seconds to wait for the broker's ack before answering 451.")
+    max_message_bytes: int = Field(
+        52 * 1024**2, description="Largest DATA accepted at all; service classes set lower limits per account."
+    )
+    max_line_bytes: int = Field(
+        64 * 1024, description="Longest line accepted in DATA; real mail exceeds RFC 5321's 1000 octets."
+    )
+    session_timeout: float = Field(300.0, description="Seconds of client silence before the session is closed.")
+    reconcile_interval: float = Field(30.0, description="Seconds between scans of the spool for stuck messages.")
+    republish_after: float = Field(
+        600.0, description="A spooled message untouched this long is published again (idempotent downstream)."
+    )
+    shutdown_grace: float = Field(30.0, description="Seconds in-flight sessions get to finish on shutdown.")

@@ -1,0 +1,196 @@
+"""Ingress over real SMTP: precise refusals, 250 only once the broker has the event, 451 when it does not."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import smtplib
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from schemas.events import MailReceived
+from services.common.directory import DOMAINS, Account, account_key
+from services.common.spool import Spool
+from services.platform import infra
+from tests.conftest import govmail_command
+
+DOMAIN = "tiengiang.gov.vn"
+
+
+def add_account(redis_client, address: str, name: str, **fields: str) -> None:
+    local = address.split("@")[0]
+    account = Account(address=address, domain=DOMAIN, localpart=local, name=name, **fields)
+    redis_client.hset(account_key(address), mapping=account.to_redis())
+
+
+@pytest.fixture
+def directory(redis_client) -> None:
+    redis_client.sadd(DOMAINS, DOMAIN)
+    add_account(redis_client, "leminhhieu@tiengiang.gov.vn", "Lê Minh Hiếu")
+    add_account(redis_client, "bikhoa@tiengiang.gov.vn", "Bị Khoá", status="locked")
+    add_account(redis_client, "daxoa@tiengiang.gov.vn", "Đã Xoá", status="deleted")
+    add_account(redis_client, "nho@tiengiang.gov.vn", "Hộp Nhỏ", service_class="basic")
+
+
+def start_ingress(env: dict[str, str]) -> subprocess.Popen:
+    proc = subprocess.Popen(govmail_command("ingress"), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    marker = Path(env["GOVMAIL_DATA_DIR"]) / "run" / "ready" / "ingress"
+    deadline = time.monotonic() + 60
+    while not (marker.exists() and marker.read_text() == str(proc.pid)):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode() if proc.stdout else ""
+        time.sleep(0.1)
+    return proc
+
+
+@pytest.fixture
+def ingress(platform_env, directory) -> Iterator[dict[str, str]]:
+    proc = start_ingress(platform_env)
+    yield platform_env
+    proc.terminate()
+    assert proc.wait(30) == 0
+
+
+def read_received(bootstrap: str, message_id: str) -> MailReceived:
+    async def run() -> MailReceived:
+        consumer = AIOKafkaConsumer("mail.received.v1", bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            async with asyncio.timeout(20):
+                while True:
+                    for records in (await consumer.getmany(timeout_ms=500)).values():
+                        for r in records:
+                            event = json.loads(r.value)
+                            if event.get("message_id") == message_id:
+                                return MailReceived.model_validate(event)
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(run())
+
+
+def letter() -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "Phòng Hành chính <hanhchinh@example.vn>"
+    msg["To"] = "leminhhieu@tiengiang.gov.vn"
+    msg["Subject"] = "Lịch họp giao ban — 周例会安排"
+    msg.set_content("Kính mời anh dự họp lúc 8 giờ sáng thứ Hai.\n请准时参加。\n", cte="8bit")
+    return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+
+
+def test_accepted_mail_is_published_and_spooled_before_250(ingress, infra_parts) -> None:
+    with smtplib.SMTP("127.0.0.1", int(ingress["GOVMAIL_SMTP_PORT"])) as smtp:
+        smtp.ehlo("mail.example.vn")
+        smtp.mail("hanhchinh@example.vn")
+        smtp.rcpt("leminhhieu@tiengiang.gov.vn")
+        code, reply = smtp.data(letter())
+    assert code == 250 and reply.startswith(b"2.0.0 Ok: queued as ")
+    message_id = reply.decode().rsplit(" ", 1)[1]
+    event = read_received(infra_parts.bootstrap, message_id)
+    assert event.mail.rcpt_to == ["leminhhieu@tiengiang.gov.vn"]
+    assert event.mail.subject == "Lịch họp giao ban — 周例会安排"
+    assert event.mail.client_helo == "mail.example.vn"
+    stored = Path(event.mail.blob.uri.removeprefix("file://")).read_bytes()
+    assert stored.startswith(b"Received: from mail.example.vn ([127.0.0.1])")
+    assert stored.endswith(letter())
+    spool = Spool(Path(ingress["GOVMAIL_DATA_DIR"]) / "spool")
+    assert [e.message_id for e in spool.unfinished()] == [message_id]
+
+
+@pytest.mark.parametrize(
+    ("rcpt", "code", "status"),
+    [
+        ("khongco@tiengiang.gov.vn", 550, b"5.1.1"),
+        ("daxoa@tiengiang.gov.vn", 550, b"5.1.1"),
+        ("bikhoa@tiengiang.gov.vn", 550, b"5.2.1"),
+        ("someone@gmail.com", 550, b"5.7.1"),
+        ("khong-co-a-cong", 553, b"5.1.3"),
+    ],
+)
+def test_recipients_are_refused_precisely(ingress, rcpt: str, code: int, status: bytes) -> None:
+    with smtplib.SMTP("127.0.0.1", int(ingress["GOVMAIL_SMTP_PORT"])) as smtp:
+        smtp.ehlo("client")
+        smtp.mail("a@example.vn")
+        got_code, text = smtp.rcpt(rcpt)
+    assert (got_code, text[:5]) == (code, status)
+
+
+def test_message_over_the_recipients_class_limit_is_refused_with_the_limit(ingress) -> None:
+    big = b"Subject: big\r\n\r\n" + (b"y" * 998 + b"\r\n") * (3 * 1100)
+    with smtplib.SMTP("127.0.0.1", int(ingress["GOVMAIL_SMTP_PORT"])) as smtp:
+        smtp.ehlo("client")
+        smtp.mail("a@example.vn")
+        smtp.rcpt("nho@tiengiang.gov.vn")
+        code, text = smtp.data(big)
+    assert code == 552 and text.startswith(b"5.3.4") and str(3 * 1024 * 1024).encode() in text
+
+
+def test_lines_longer_than_1000_octets_are_accepted_intact(ingress, infra_parts) -> None:
+    """Real mail (the SpamAssassin corpus among it) has such lines; refusing them would bounce it."""
+    raw = b"Subject: long\r\n\r\n" + "Đây là dòng rất dài ".encode() * 300 + b"\r\n"
+    with smtplib.SMTP("127.0.0.1", int(ingress["GOVMAIL_SMTP_PORT"])) as smtp:
+        smtp.ehlo("client")
+        smtp.mail("a@example.vn")
+        smtp.rcpt("leminhhieu@tiengiang.gov.vn")
+        code, reply = smtp.data(raw)
+    assert code == 250
+    event = read_received(infra_parts.bootstrap, reply.decode().split()[-1])
+    assert Path(event.mail.blob.uri.removeprefix("file://")).read_bytes().endswith(raw)
+
+
+def test_smtp_smuggling_bare_lf_dot_does_not_end_data(ingress, infra_parts) -> None:
+    """`\\n.\\r\\n` inside DATA is content, so a second, smuggled message cannot be injected."""
+    sock = socket.create_connection(("127.0.0.1", int(ingress["GOVMAIL_SMTP_PORT"])))
+    f = sock.makefile("rb")
+
+    def cmd(line: bytes) -> bytes:
+        sock.sendall(line)
+        reply = f.readline()
+        while reply[3:4] == b"-":
+            reply = f.readline()
+        return reply
+
+    f.readline()
+    cmd(b"EHLO attacker\r\n")
+    cmd(b"MAIL FROM:<a@example.vn>\r\n")
+    cmd(b"RCPT TO:<leminhhieu@tiengiang.gov.vn>\r\n")
+    assert cmd(b"DATA\r\n").startswith(b"354")
+    sock.sendall(b"Subject: one\r\n\r\nhello\n.\r\nMAIL FROM:<ceo@tiengiang.gov.vn>\r\nRCPT TO:<leminhhieu@tiengiang.gov.vn>\r\n"
+                 b"DATA\r\nSubject: smuggled\r\n\r\nhi\r\n.\r\n")
+    reply = f.readline()
+    assert reply.startswith(b"250 2.0.0")
+    assert cmd(b"QUIT\r\n").startswith(b"221")
+    sock.close()
+    event = read_received(infra_parts.bootstrap, reply.decode().split()[-1])
+    stored = Path(event.mail.blob.uri.removeprefix("file://")).read_bytes()
+    assert b"Subject: smuggled" in stored and event.mail.mail_from == "a@example.vn"
+
+
+def test_broker_not_answering_gives_451_and_leaves_nothing_in_the_spool(platform_env, directory, tmp_path) -> None:
+    port = infra.free_port()
+    broker = infra.start_broker(port, tmp_path / "tansu.log")
+    env = dict(platform_env, GOVMAIL_KAFKA_BOOTSTRAP=f"127.0.0.1:{port}", INGRESS_PUBLISH_TIMEOUT="2")
+    from services.common.bus import ensure_topics
+
+    asyncio.run(ensure_topics(env["GOVMAIL_KAFKA_BOOTSTRAP"]))
+    proc = start_ingress(env)
+    try:
+        broker.send_signal(signal.SIGSTOP)
+        with smtplib.SMTP("127.0.0.1", int(env["GOVMAIL_SMTP_PORT"]), timeout=30) as smtp:
+            with pytest.raises(smtplib.SMTPDataError) as refused:
+                smtp.sendmail("a@example.vn", ["leminhhieu@tiengiang.gov.vn"], letter())
+        assert (refused.value.smtp_code, refused.value.smtp_error[:5]) == (451, b"4.3.0")
+        assert Spool(Path(env["GOVMAIL_DATA_DIR"]) / "spool").unfinished() == []
+    finally:
+        broker.send_signal(signal.SIGCONT)
+        proc.terminate()
+        proc.wait(30)
+        infra.stop(broker)
