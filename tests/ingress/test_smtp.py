@@ -184,9 +184,9 @@ def test_broker_not_answering_gives_451_and_leaves_nothing_in_the_spool(platform
     proc = start_ingress(env)
     try:
         broker.send_signal(signal.SIGSTOP)
-        with smtplib.SMTP("127.0.0.1", int(env["GOVMAIL_SMTP_PORT"]), timeout=30) as smtp:
-            with pytest.raises(smtplib.SMTPDataError) as refused:
-                smtp.sendmail("a@example.vn", ["leminhhieu@tiengiang.gov.vn"], letter())
+        with smtplib.SMTP("127.0.0.1", int(env["GOVMAIL_SMTP_PORT"]), timeout=30) as smtp, \
+                pytest.raises(smtplib.SMTPDataError) as refused:
+            smtp.sendmail("a@example.vn", ["leminhhieu@tiengiang.gov.vn"], letter())
         assert (refused.value.smtp_code, refused.value.smtp_error[:5]) == (451, b"4.3.0")
         assert Spool(Path(env["GOVMAIL_DATA_DIR"]) / "spool").unfinished() == []
     finally:

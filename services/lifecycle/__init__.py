@@ -1,0 +1,1 @@
+"""Lifecycle: the service that owns domains, units and accounts and keeps them in Redis."""

@@ -1,0 +1,191 @@
+"""The admin HTTP API (aiohttp): domains, units and accounts as JSON, every error as problem JSON (RFC 9457)."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from http import HTTPStatus
+from typing import Any, TypeVar
+
+import redis.exceptions
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from services.common import logging as log
+from services.common.directory import DEFAULT_CLASS, Account
+from services.lifecycle.contract import ADMIN_HEADER, DEFAULT_SCHEME
+from services.lifecycle.errors import InvalidInput, LifecycleError, MalformedBody
+from services.lifecycle.operations import Lifecycle
+
+logger = log.get(__name__)
+
+PROBLEM_TYPE = "urn:govmail:problem:"
+PROBLEM_JSON = "application/problem+json"
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class DomainIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="Domain name, e.g. 'tiengiang.gov.vn'.")
+    scheme: str = Field(DEFAULT_SCHEME, description="Address scheme: tiengiang, backan or pinyin.")
+
+
+class UnitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    domain: str
+    code: str = Field(description="Short code used in addresses, e.g. 'stttt'.")
+    name: str = Field(description="Full name of the unit.")
+    parent: str = Field("", description="Code of the parent unit, if any.")
+    kind: str = Field("unit", description="unit, agency, department, division, district or commune.")
+
+
+class AccountIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    domain: str
+    name: str = Field("", description="Full name of the person (or of the unit, for a unit mailbox).")
+    unit: str = Field("", description="Code of the unit the mailbox belongs to.")
+    birth_year: int | None = Field(None, description="Used by the address rules on a name collision.")
+    unit_mailbox: bool = Field(
+        False, description="The unit's own mailbox (address = unit code) instead of a person's."
+    )
+    service_class: str = Field(DEFAULT_CLASS, description="basic or standard.")
+
+
+def problem(status: int, slug: str, title: str, detail: str, **extensions: Any) -> web.Response:
+    body = {"type": PROBLEM_TYPE + slug, "title": title, "status": status, "detail": detail, **extensions}
+    return web.Response(
+        status=status, text=json.dumps(body, ensure_ascii=False), content_type=PROBLEM_JSON, charset="utf-8"
+    )
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        text=json.dumps(data, ensure_ascii=False),
+        content_type="application/json",
+        charset="utf-8",
+        headers=headers,
+    )
+
+
+def public(account: Account) -> dict[str, Any]:
+    """An account as administrators see it: never the password hash."""
+    return account.model_dump(exclude={"password_hash"})
+
+
+@web.middleware
+async def problems(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except LifecycleError as exc:
+        return problem(exc.status, exc.slug, exc.title, exc.detail, **exc.extensions)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        phrase = HTTPStatus(exc.status).phrase
+        return problem(
+            exc.status, phrase.lower().replace(" ", "-"), phrase, f"{request.method} {request.path}: {phrase}"
+        )
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        logger.error("store_unavailable", error=str(exc))
+        return problem(
+            503, "store-unavailable", "Account store unavailable", "Redis does not answer; try again"
+        )
+    except Exception:
+        logger.exception("admin_api_error", method=request.method, path=request.path)
+        return problem(500, "internal-error", "Internal error", "the request failed; see the lifecycle log")
+
+
+async def read_body(request: web.Request, model: type[M]) -> M:
+    try:
+        data = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedBody("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise MalformedBody("the body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        raise InvalidInput(
+            "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors
+        ) from None
+
+
+def _admin(request: web.Request) -> str:
+    """The acting administrator as the CLI names them (percent-encoded UTF-8), "unknown" when unnamed."""
+    return urllib.parse.unquote(request.headers.get(ADMIN_HEADER, "")).strip() or "unknown"
+
+
+class AdminApi:
+    """Routes of the admin API; `make_app` wires them."""
+
+    def __init__(self, lifecycle: Lifecycle):
+        self.lifecycle = lifecycle
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return _json({"status": "ok"})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        try:
+            outbox = await self.lifecycle.store.outbox_length()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            return problem(503, "not-ready", "Not ready", f"Redis does not answer: {exc}")
+        return _json({"status": "ready", "outbox": outbox})
+
+    async def add_domain(self, request: web.Request) -> web.Response:
+        body = await read_body(request, DomainIn)
+        domain = await self.lifecycle.add_domain(_admin(request), body.name, body.scheme)
+        return _json(domain.model_dump(), 201, {"Location": f"/domains/{domain.name}"})
+
+    async def list_domains(self, request: web.Request) -> web.Response:
+        return _json([d.model_dump() for d in await self.lifecycle.domains()])
+
+    async def add_unit(self, request: web.Request) -> web.Response:
+        body = await read_body(request, UnitIn)
+        unit = await self.lifecycle.add_unit(
+            _admin(request), body.domain, body.code, body.name, body.parent, body.kind
+        )
+        return _json(unit.model_dump(), 201, {"Location": f"/units?domain={unit.domain}"})
+
+    async def list_units(self, request: web.Request) -> web.Response:
+        domain = request.query.get("domain", "")
+        if not domain:
+            raise InvalidInput("the query parameter 'domain' is required")
+        return _json([u.model_dump() for u in await self.lifecycle.units(domain)])
+
+    async def create_account(self, request: web.Request) -> web.Response:
+        body = await read_body(request, AccountIn)
+        account, password = await self.lifecycle.create_account(
+            _admin(request),
+            body.domain,
+            name=body.name,
+            unit=body.unit,
+            birth_year=body.birth_year,
+            unit_mailbox=body.unit_mailbox,
+            service_class=body.service_class,
+        )
+        data = {"address": account.address, "password": password, "account": public(account)}
+        return _json(data, 201, {"Location": f"/accounts/{account.address}", "Cache-Control": "no-store"})
+
+    async def show_account(self, request: web.Request) -> web.Response:
+        account = await self.lifecycle.show_account(_admin(request), request.match_info["address"])
+        return _json(public(account))
+
+
+def make_app(lifecycle: Lifecycle) -> web.Application:
+    api = AdminApi(lifecycle)
+    app = web.Application(middlewares=[problems], client_max_size=64 * 1024)
+    app.router.add_get("/healthz", api.healthz)
+    app.router.add_get("/readyz", api.readyz)
+    app.router.add_post("/domains", api.add_domain)
+    app.router.add_get("/domains", api.list_domains)
+    app.router.add_post("/units", api.add_unit)
+    app.router.add_get("/units", api.list_units)
+    app.router.add_post("/accounts", api.create_account)
+    app.router.add_get("/accounts/{address}", api.show_account)
+    return app

@@ -1,0 +1,54 @@
+"""Failures of lifecycle operations, each with the HTTP status and problem type it is reported as."""
+
+from __future__ import annotations
+
+
+class LifecycleError(Exception):
+    """An operation that cannot be done as asked; `detail` says why, for the administrator."""
+
+    status = 400
+    slug = "bad-request"
+    title = "Bad request"
+
+    def __init__(self, detail: str, **extensions: object):
+        super().__init__(detail)
+        self.detail = detail
+        self.extensions = extensions  # extra members of the problem JSON, e.g. `errors`
+
+
+class MalformedBody(LifecycleError):
+    status = 400
+    slug = "malformed-body"
+    title = "Malformed request body"
+
+
+class NotFound(LifecycleError):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class UnknownReference(LifecycleError):
+    """The request names a domain or unit that does not exist."""
+
+    status = 422
+    slug = "unknown-reference"
+    title = "Unknown domain or unit"
+
+
+class InvalidInput(LifecycleError):
+    status = 422
+    slug = "invalid-input"
+    title = "Invalid input"
+
+
+class Conflict(LifecycleError):
+    status = 409
+    slug = "conflict"
+    title = "Already exists"
+
+
+class StoreUnavailable(LifecycleError):
+    status = 503
+    slug = "store-unavailable"
+    title = "Account store unavailable"

@@ -1,0 +1,72 @@
+"""Fixtures for lifecycle tests: the service in-process on a free port, an HTTP client, and a bus reader."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from services.common.settings import PlatformSettings
+from services.lifecycle.app import LifecycleService
+from services.lifecycle.settings import LifecycleSettings
+from services.platform import infra
+
+
+def platform_for(infra_parts: Any, tmp_path: Path, bootstrap: str | None = None) -> PlatformSettings:
+    return PlatformSettings(
+        data_dir=tmp_path / "data",
+        admin_port=infra.free_port(),
+        redis_url=infra_parts.redis_url,
+        kafka_bootstrap=bootstrap or infra_parts.bootstrap,
+    )
+
+
+@pytest.fixture
+def domain() -> str:
+    """A domain name no other test uses, so events on the shared broker can be told apart."""
+    return f"t{uuid.uuid4().hex[:10]}.gov.vn"
+
+
+@pytest.fixture
+async def service(infra_parts: Any, redis_client: Any, tmp_path: Path) -> AsyncIterator[LifecycleService]:
+    svc = LifecycleService(platform_for(infra_parts, tmp_path), LifecycleSettings(outbox_poll_s=0.5))
+    await svc.start()
+    yield svc
+    await svc.stop()
+
+
+@pytest.fixture
+async def http(service: LifecycleService) -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(base_url=service.url, headers={"X-Govmail-Admin": "tester"}) as session:
+        yield session
+
+
+async def read_events(
+    bootstrap: str, topic: str, match: Callable[[dict[str, Any]], bool], count: int, timeout: float = 30.0
+) -> list[dict[str, Any]]:
+    """Events of `topic` for which `match` holds, from the beginning of every partition, once `count` arrived."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    found: list[dict[str, Any]] = []
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or {0}]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(found) < count and loop.time() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                found += [e for r in records if match(e := json.loads(r.value))]
+    finally:
+        await consumer.stop()
+    return found
