@@ -111,9 +111,9 @@ class Platform:
             args += [f"--{flag.replace('_', '-')}", value]
         return json.loads(self.govmail(*args).stdout)
 
-    def volume(self, by: str | None = None) -> list[dict]:
-        args = ["stats", "volume", "--json"] + (["--by", by] if by else [])
-        return json.loads(self.govmail(*args).stdout)
+    def volume(self, by: str = "unit") -> list[dict]:
+        """Rows of `govmail stats volume --json`, each with the grouping key under the name `by`."""
+        return json.loads(self.govmail("stats", "volume", "--json", "--by", by).stdout)["rows"]
 
     # --- mail -------------------------------------------------------------------------------
 
@@ -151,7 +151,7 @@ class Platform:
             time.sleep(0.2)
         assert self.spool_size() == 0, f"spool still holds {self.spool_size()} message(s)\n{self.service_logs()}"
 
-    def wait_volume(self, predicate, by: str | None = None, timeout: float = 60.0) -> list[dict]:
+    def wait_volume(self, predicate, by: str = "unit", timeout: float = 60.0) -> list[dict]:
         deadline = time.monotonic() + timeout
         rows: list[dict] = []
         while time.monotonic() < deadline:

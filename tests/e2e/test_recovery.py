@@ -103,7 +103,7 @@ def test_restarting_the_platform_keeps_accounts_mail_and_statistics(tmp_path) ->
     hung = setup_account(platform, "Trần Quốc Hùng")
     platform.send("lanht@example.vn", [hung], mail(hung, "Thư thứ nhất"))
     platform.wait_messages(hung, 1)
-    platform.wait_volume(lambda rows: any(r["key"] == hung and r["delivered"] == 1 for r in rows), by="account")
+    platform.wait_volume(lambda rows: any(r["account"] == hung and r["delivered"] == 1 for r in rows), by="account")
     pids = platform.pids()
     assert platform.stop() == 0
     assert not [name for name, pid in pids.items() if alive(pid)], "processes left behind"
@@ -115,9 +115,9 @@ def test_restarting_the_platform_keeps_accounts_mail_and_statistics(tmp_path) ->
         assert subjects(platform, hung) == ["Thư thứ nhất"]
         platform.send("lanht@example.vn", [hung], mail(hung, "Thư thứ hai"))
         platform.wait_messages(hung, 2)
-        rows = platform.wait_volume(lambda rows: any(r["key"] == hung and r["delivered"] == 2 for r in rows),
+        rows = platform.wait_volume(lambda rows: any(r["account"] == hung and r["delivered"] == 2 for r in rows),
                                     by="account")
-        [row] = [r for r in rows if r["key"] == hung]
+        [row] = [r for r in rows if r["account"] == hung]
         assert row["received"] == 2
     finally:
         assert platform.stop() == 0
