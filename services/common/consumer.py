@@ -66,6 +66,15 @@ class DlqBreaker:
             raise BreakerTripped(f"{bad} of the last {len(self.recent)} inputs went to the DLQ")
 
 
+def message_id_of(value: bytes | None) -> str | None:
+    """The mail a broken input was about, when that much of it can still be read."""
+    try:
+        found = json.loads(value or b"").get("message_id")
+    except (ValueError, AttributeError):
+        return None
+    return found if isinstance(found, str) else None
+
+
 class ConsumerRunner:
     """Runs one handler over records, taking the right path for each kind of failure."""
 
@@ -114,6 +123,7 @@ class ConsumerRunner:
     async def dead_letter(self, record: Record, reason: str, exc: BaseException) -> None:
         spec = ALL_TOPICS[record.topic]
         letter = DeadLetter(
+            message_id=message_id_of(record.value),
             event_id=derived_event_id("dlq", self.name, record.topic, str(record.partition), str(record.offset)),
             producer=self.name,
             source_topic=record.topic,

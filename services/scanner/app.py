@@ -1,0 +1,69 @@
+"""Wiring of the scanner service: a faust agent over mail.received.v1 feeding the scan handler."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+
+import faust
+
+from schemas.registry import RECEIVED
+from services.common import logging as log
+from services.common import ready
+from services.common.blobstore import FileBlobStore
+from services.common.bus import KafkaPublisher
+from services.common.consumer import BreakerTripped, ConsumerRunner, DlqBreaker, Record
+from services.common.faust_app import make_app
+from services.common.settings import PlatformSettings
+from services.scanner import config as scanner_config
+from services.scanner.handler import ScanHandler
+from services.scanner.pipeline import Pipeline
+from services.scanner.settings import ScannerSettings
+
+logger = log.get(__name__)
+
+# Exit status when the DLQ breaker stopped the scanner, so that a supervisor can tell it from a
+# requested stop (0).
+EXIT_BREAKER = 3
+
+
+def build(platform: PlatformSettings, settings: ScannerSettings) -> faust.App:
+    """Raises config.ConfigError before anything connects when the configuration is unusable."""
+    pipeline = Pipeline(scanner_config.load(settings.config), budget=settings.check_timeout)
+    app = make_app("scanner", platform, web_port=platform.health_port_base + 0)
+    topic = app.topic(RECEIVED, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+    @app.agent(topic)
+    async def scan(stream: faust.StreamT) -> None:
+        # Built inside the agent so that every client binds to the worker's event loop.
+        publisher = KafkaPublisher(platform.bootstrap, "govmail-scanner", timeout=settings.publish_timeout)
+        await publisher.start()
+        handler = ScanHandler(FileBlobStore.from_uri(platform.blobs), publisher, pipeline)
+        breaker = DlqBreaker(settings.breaker_window, settings.breaker_max_share, settings.breaker_min_count)
+        runner = ConsumerRunner("scanner", publisher, handler, breaker=breaker, max_backoff=settings.max_backoff)
+        logger.info("scanner_started", scanner_version=pipeline.version, check_timeout=settings.check_timeout)
+        try:
+            async for event in stream.events():
+                message = event.message
+                record = Record(message.topic, message.partition, message.offset, message.key, message.value)
+                try:
+                    await runner.run(record)
+                except BreakerTripped as exc:
+                    logger.critical("breaker_tripped", topic=record.topic, partition=record.partition,
+                                    offset=record.offset, error=str(exc))
+                    # Keep the progress made before the trip, if the broker lets us in time.
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(app.consumer.commit(), settings.publish_timeout)
+                    ready.clear(platform.run_dir, "scanner")
+                    sys.stderr.flush()
+                    # faust's orderly stop first waits until every record already handed to
+                    # this agent is done, which here would mean dead-lettering them too. Leave
+                    # at once: what was not committed is scanned again after a restart, and
+                    # the derived event ids make that harmless downstream.
+                    os._exit(EXIT_BREAKER)
+        finally:
+            await publisher.stop()
+
+    return app

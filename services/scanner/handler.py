@@ -1,0 +1,63 @@
+"""Handles one record of mail.received.v1: read the message from the blob store, scan it, publish the verdict."""
+
+from __future__ import annotations
+
+import asyncio
+
+from schemas.events import BlobRef, MailReceived, MailScanned, derived_event_id
+from schemas.registry import SCANNED
+from services.common import logging as log
+from services.common.blobstore import BlobStore
+from services.common.bus import Publisher
+from services.common.consumer import PermanentError, Record, TemporaryError
+from services.scanner.pipeline import Pipeline
+
+logger = log.get(__name__)
+
+
+def read_blob(store: BlobStore, ref: BlobRef) -> bytes:
+    try:
+        return store.get(ref)
+    except FileNotFoundError as exc:
+        raise PermanentError("blob_missing", f"blob {ref.sha256} is not in the store") from exc
+    except OSError as exc:
+        # The store reports a hash mismatch as an OSError without errno; an errno means the
+        # file system itself failed (disk, NFS), which may well pass: retry those.
+        if exc.errno is None:
+            raise PermanentError("blob_missing", str(exc)) from exc
+        raise TemporaryError(f"blob {ref.sha256}: {exc}") from exc
+
+
+class ScanHandler:
+    def __init__(self, blobs: BlobStore, publisher: Publisher, pipeline: Pipeline):
+        self.blobs = blobs
+        self.publisher = publisher
+        self.pipeline = pipeline
+
+    async def __call__(self, record: Record) -> None:
+        received = MailReceived.model_validate_json(record.value)  # type: ignore[arg-type]  # None → invalid
+        if not received.message_id:
+            raise PermanentError("invalid_payload", "MailReceived without message_id")
+        raw = await asyncio.to_thread(read_blob, self.blobs, received.mail.blob)
+        verdict = await self.pipeline.scan(raw)
+        scanned = MailScanned(
+            # Derived from the input so that scanning the same event again yields the same event.
+            event_id=derived_event_id("scanned", received.event_id),
+            producer="scanner",
+            trace_id=received.trace_id,
+            message_id=received.message_id,
+            mail=received.mail,
+            verdict=verdict,
+        )
+        await self.publisher.publish(SCANNED, scanned)
+        logger.info(
+            "mail_scanned",
+            message_id=received.message_id,
+            event_id=scanned.event_id,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            action=verdict.action,
+            score=verdict.score,
+            symbols=[s.name for s in verdict.symbols],
+        )

@@ -1,0 +1,88 @@
+"""Turns raw RFC 5322 bytes into the decoded parts checks look at, without ever failing on malformed MIME."""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+
+# Mail labelled GB2312 or GBK routinely uses characters only GB18030 (their superset) has.
+CHARSET_SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "euc-cn": "gb18030"}
+
+
+@dataclass(frozen=True)
+class Part:
+    """One leaf of the MIME tree with its Content-Transfer-Encoding undone."""
+
+    index: int  # position in a depth-first walk of the tree; the message itself is 0
+    content_type: str
+    filename: str
+    data: bytes
+    text: str | None = None  # decoded text, only for parts meant to be read
+
+    @property
+    def label(self) -> str:
+        """How a finding names this part: its file name when it has one."""
+        return self.filename or f"part {self.index} ({self.content_type})"
+
+
+@dataclass(frozen=True)
+class ParsedMail:
+    raw: bytes
+    message: EmailMessage | None
+    parts: list[Part]
+    defects: list[str]  # structural problems met while parsing, e.g. "part 2: StartBoundaryNotFoundDefect"
+
+    @property
+    def text_parts(self) -> list[Part]:
+        return [p for p in self.parts if p.text is not None]
+
+
+def decode_text(data: bytes, charset: str | None, index: int, defects: list[str]) -> str:
+    name = (charset or "utf-8").strip().lower()
+    name = CHARSET_SUPERSETS.get(name, name)
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        defects.append(f"part {index}: unknown charset {charset!r}")
+        name = "utf-8"
+    return data.decode(name, "replace")
+
+
+def leaf(index: int, node: Message, defects: list[str]) -> Part:
+    ctype = node.get_content_type()
+    data = node.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        data = b""
+    # A multipart whose boundary never shows up stays one unsplit body: read it as text so that
+    # breaking the structure on purpose does not hide what is inside from the checks.
+    readable = node.get_content_maintype() in ("text", "multipart")
+    text = decode_text(data, node.get_content_charset(), index, defects) if readable else None
+    filename = node.get_filename() or ""
+    return Part(index=index, content_type=ctype, filename=str(filename), data=data, text=text)
+
+
+def parse(raw: bytes) -> ParsedMail:
+    """Parse leniently: every problem becomes an entry in `defects`, never an exception."""
+    try:
+        message = BytesParser(policy=policy.default).parsebytes(raw)
+    except Exception as exc:  # the parser is lenient already; this is the last resort
+        whole = Part(index=0, content_type="application/octet-stream", filename="", data=raw,
+                     text=raw.decode("utf-8", "replace"))
+        return ParsedMail(raw=raw, message=None, parts=[whole], defects=[f"unparsable: {type(exc).__name__}: {exc}"])
+    parts: list[Part] = []
+    defects: list[str] = []
+    try:
+        for index, node in enumerate(message.walk()):
+            if not node.is_multipart():
+                try:
+                    parts.append(leaf(index, node, defects))
+                except Exception as exc:  # e.g. a header the policy cannot make sense of
+                    defects.append(f"part {index}: unreadable: {type(exc).__name__}: {exc}")
+            # Decoding the payload above is what reveals bad base64, so defects are read after it.
+            defects.extend(f"part {index}: {type(d).__name__}" for d in node.defects)
+    except RecursionError:  # walk() recurses: nesting just short of what the parser gave up on
+        defects.append("nesting too deep to walk")
+    return ParsedMail(raw=raw, message=message, parts=parts, defects=defects)

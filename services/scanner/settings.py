@@ -1,0 +1,30 @@
+"""Settings of the scanner service (env prefix SCANNER_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ScannerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SCANNER_", extra="ignore")
+
+    config: Path | None = Field(
+        None,
+        description="Operator's TOML file merged over the shipped services/scanner/scanner.toml; "
+        "it only needs the tables and keys that differ. Unset: the shipped file alone.",
+    )
+    check_timeout: float = Field(
+        2.0, gt=0, description="Seconds one check may take on one message before it counts as CHECK_TIMEOUT_<NAME>."
+    )
+    publish_timeout: float = Field(10.0, gt=0, description="Seconds to wait for the broker's ack of a verdict.")
+    max_backoff: float = Field(15.0, gt=0, description="Longest pause between retries of a temporary fault.")
+    breaker_window: int = Field(50, ge=1, description="How many recent inputs the DLQ breaker looks at.")
+    breaker_max_share: float = Field(
+        0.5, gt=0, le=1, description="Share of recent inputs sent to the DLQ above which the scanner stops itself."
+    )
+    breaker_min_count: int = Field(
+        10, ge=1, description="The breaker trips only once at least this many recent inputs went to the DLQ."
+    )

@@ -1,0 +1,79 @@
+"""Mail the scanner tests build at run time: EICAR carriers and MailReceived events for stored blobs."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from pathlib import Path
+
+from schemas.events import MailInfo, MailReceived
+from services.common.blobstore import FileBlobStore
+
+SAMPLES = Path(__file__).with_name("samples")
+
+# SHA-256 of the 68-byte EICAR test file, as anti-virus vendors publish it.
+EICAR_SHA256 = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"
+
+
+def eicar() -> bytes:
+    """The EICAR test string, put together here independently of the scanner's own copy."""
+    pieces = ["X5O!P%@AP[4\\PZX54(P^)7CC)7}$", "EICAR-STANDARD-", "ANTIVIRUS-TEST-FILE!$H+H*"]
+    data = "".join(pieces).encode("ascii")
+    assert hashlib.sha256(data).hexdigest() == EICAR_SHA256
+    return data
+
+
+def official_mail(subject: str = "Báo cáo tháng 11 — 关于年度报告的通知") -> EmailMessage:
+    m = EmailMessage(policy=policy.SMTP)
+    m["From"] = Address("Nguyễn Văn Anh", "anhnv.tt", "backan.gov.vn")
+    m["To"] = Address("Lê Minh Hiếu", "leminhhieu", "tiengiang.gov.vn")
+    m["Subject"] = subject
+    m["Message-ID"] = f"<{uuid.uuid4()}@backan.gov.vn>"
+    m.set_content("Kính gửi anh Lê Minh Hiếu,\nGửi anh báo cáo tháng 11 đính kèm.\n张伟 转发：关于年度报告的通知。\n")
+    return m
+
+
+def eicar_attachment(filename: str = "Báo cáo tháng 11.com") -> bytes:
+    """A Vietnamese official mail with EICAR as a base64 attachment (RFC 2231 file name)."""
+    m = official_mail()
+    m.add_attachment(eicar(), maintype="application", subtype="octet-stream", filename=filename)
+    return m.as_bytes()
+
+
+def eicar_forwarded() -> bytes:
+    """EICAR attached to a message that is itself attached (message/rfc822) to a forward."""
+    inner = EmailMessage(policy=policy.SMTP)
+    inner["From"] = Address("张伟", "zhangwei", "example.cn")
+    inner["Subject"] = "年度报告"
+    inner.set_content("附件是年度报告。\n")
+    inner.add_attachment(eicar(), maintype="application", subtype="zip", filename="nianbao.zip")
+    outer = official_mail("Fwd: 年度报告")
+    outer.add_attachment(inner)
+    return outer.as_bytes()
+
+
+def received_event(store: FileBlobStore, raw: bytes, subject: str = "Báo cáo tháng 11") -> MailReceived:
+    """The event ingress would publish after storing `raw`."""
+    ref = store.put(raw)
+    return MailReceived(
+        producer="ingress",
+        message_id=uuid.uuid4().hex,
+        mail=MailInfo(
+            mail_from="anhnv.tt@backan.gov.vn",
+            rcpt_to=["leminhhieu@tiengiang.gov.vn"],
+            blob=ref,
+            size=len(raw),
+            listener="mx",
+            client_ip="127.0.0.1",
+            client_helo="mail.backan.gov.vn",
+            header_from="Nguyễn Văn Anh <anhnv.tt@backan.gov.vn>",
+            subject=subject,
+            sender_domain="backan.gov.vn",
+            direction="inbound",
+            received_at=datetime.now(UTC),
+        ),
+    )
