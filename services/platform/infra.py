@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
 from importlib import resources
 from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+
+
+def detach_and_die_with_parent() -> None:
+    """Run in each child before exec: its own process group, so a Ctrl-C in the terminal reaches
+    only the supervisor (which then stops the children in order), and SIGTERM when the supervisor
+    itself dies, so no process is left behind."""
+    os.setpgrp()
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def spawn(args: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                preexec_fn=detach_and_die_with_parent)
 
 
 def free_port() -> int:
@@ -45,14 +67,8 @@ def redis_binary() -> Path:
 
 def start_broker(port: int, log_path: Path) -> subprocess.Popen:
     url = f"tcp://127.0.0.1:{port}"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
-         "--storage-engine", "memory://tansu/"],
-        stdout=log_path.open("ab"),
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
+    proc = spawn([str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
+                  "--storage-engine", "memory://tansu/"], log_path)
     wait_port(port, proc=proc)
     return proc
 
@@ -60,15 +76,9 @@ def start_broker(port: int, log_path: Path) -> subprocess.Popen:
 def start_redis(port: int, data_dir: Path, log_path: Path) -> subprocess.Popen:
     """Redis is the store of record for accounts: append-only file, fsync on every write."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [str(redis_binary()), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
-         "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "yes",
-         "--daemonize", "no"],
-        stdout=log_path.open("ab"),
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
+    proc = spawn([str(redis_binary()), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
+                  "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "yes",
+                  "--daemonize", "no"], log_path)
     wait_port(port, proc=proc)
     return proc
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
 import signal
@@ -18,6 +17,7 @@ import smtplib
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,13 +33,6 @@ from services.platform import infra
 SERVICES = ("lifecycle", "analytics", "scanner", "delivery", "ingress")
 STOP_ORDER = ("ingress", "scanner", "delivery", "lifecycle", "analytics")
 CONSUMERS = ("scanner", "delivery", "analytics")
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """Children get SIGTERM if the supervisor itself is killed, so no process is left behind."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -114,16 +107,7 @@ class Supervisor:
 
     def start_service(self, name: str, restarts: int = 0) -> None:
         ready.clear(self.platform.run_dir, name)
-        log = (self.logs / f"{name}.log").open("ab")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", name],
-            env=self.child_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=die_with_parent,
-        )
-        log.close()
+        proc = infra.spawn([sys.executable, "-m", "services.cli", name], self.logs / f"{name}.log", self.child_env())
         self.children[name] = Child(name, proc, restarts=restarts)
         self.write_pids()
 
@@ -258,8 +242,9 @@ class Supervisor:
         self.stop_service("ingress")
         if self.announced:
             self.say("drained", spooled=self.drain(drain))
-        for name in STOP_ORDER:
-            self.stop_service(name)
+        # The pipeline has had its chance to finish; the rest can stop side by side.
+        with ThreadPoolExecutor(len(STOP_ORDER)) as pool:
+            list(pool.map(self.stop_service, STOP_ORDER))
         for proc in (self.broker, self.redis):
             if proc is not None:
                 infra.stop(proc)

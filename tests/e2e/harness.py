@@ -51,6 +51,7 @@ class Platform:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "up", "--data-dir", str(self.data_dir)],
             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,  # its own process group, like a command started in a terminal
         )
         threading.Thread(target=self._pump, args=(self.proc,), daemon=True).start()
         self.wait_for_line("govmail ready", timeout)
@@ -84,8 +85,9 @@ class Platform:
         return "\n".join(out)
 
     def stop(self, timeout: float = 90.0) -> int:
+        """Ctrl-C as a terminal sends it: SIGINT to the whole foreground process group."""
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGINT)
+        os.killpg(self.proc.pid, signal.SIGINT)
         code = self.proc.wait(timeout)
         return code
 

@@ -107,6 +107,9 @@ def test_restarting_the_platform_keeps_accounts_mail_and_statistics(tmp_path) ->
     pids = platform.pids()
     assert platform.stop() == 0
     assert not [name for name, pid in pids.items() if alive(pid)], "processes left behind"
+    said = "".join(platform.output)
+    # Ingress stops before anything else, and the stop completes.
+    assert said.index("govmail stopping") < said.index("govmail drained") < said.index("govmail stopped")
 
     platform.start()
     try:
