@@ -46,7 +46,7 @@ class PlatformSettings(BaseSettings):
 
     @property
     def clickhouse(self) -> str:
-        return self.clickhouse_dsn or f"chdb:///{self.data / 'clickhouse'}"
+        return self.clickhouse_dsn or f"chdb://{self.data / 'clickhouse'}"
 
     @property
     def blobs(self) -> str:

@@ -1,0 +1,220 @@
+"""The batching consumer: every topic of the bus into ClickHouse, offsets committed only once ClickHouse took the rows.
+
+A batch closes at `batch_rows` records or `batch_seconds` after its first record, whichever
+comes first. A crash between the insert and the commit replays the batch; the tables are keyed
+by event id and the statistics count distinct ids, so the replay is not counted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from pydantic import BaseModel
+
+from schemas.events import DeadLetter
+from schemas.registry import ALL_TOPICS
+from services.analytics import rows
+from services.analytics.settings import AnalyticsSettings
+from services.analytics.warehouse import Warehouse
+from services.common import logging as log
+from services.common.bus import KafkaPublisher
+from services.common.consumer import ConsumerRunner, Record
+
+logger = log.get(__name__)
+
+CONSUMER = "analytics"
+# Attempts at the last insert once a stop was asked for; after that the batch is left to be
+# replayed from the uncommitted offsets rather than holding the shutdown hostage.
+FINAL_ATTEMPTS = 3
+
+
+@dataclass
+class Batch:
+    rows: dict[str, list[rows.Row]] = field(default_factory=lambda: defaultdict(list))
+    offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    records: int = 0
+    opened: float = 0.0
+
+    def add(self, table: str, row: rows.Row) -> None:
+        self.rows[table].append(row)
+
+    def done(self, tp: TopicPartition, offset: int) -> None:
+        if not self.records:
+            self.opened = time.monotonic()
+        self.records += 1
+        self.offsets[tp] = offset + 1
+
+    @property
+    def row_count(self) -> int:
+        return sum(len(r) for r in self.rows.values())
+
+
+class LetterKeeper:
+    """The runner's publisher: dead letters go to their DLQ topic, except those of a DLQ topic, kept in the batch.
+
+    A DLQ has no DLQ of its own, so an unreadable record on one is written straight into the
+    dead_letters table (ConsumerRunner publishes it to `<dlq topic>.dlq`, which is no topic).
+    """
+
+    def __init__(self, ingestor: Ingestor, publisher: KafkaPublisher):
+        self.ingestor = ingestor
+        self.publisher = publisher
+
+    async def publish(self, topic: str, event: BaseModel, key: str | None = None) -> None:
+        if topic in ALL_TOPICS:
+            await self.publisher.publish(topic, event, key)
+            return
+        assert isinstance(event, DeadLetter), topic
+        self.ingestor.batch.add(rows.DEAD_LETTERS, rows.dead_letter_row(event, event.source_topic))
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, ingestor: Ingestor):
+        self.ingestor = ingestor
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        # Write and commit what was read from these partitions while they are still ours.
+        async with self.ingestor.lock:
+            await self.ingestor.flush()
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        logger.info("partitions_assigned", count=len(assigned))
+        self.ingestor.assigned.set()
+
+
+class Ingestor:
+    def __init__(self, bootstrap: str, settings: AnalyticsSettings, warehouse: Warehouse, publisher: KafkaPublisher):
+        self.bootstrap = bootstrap
+        self.settings = settings
+        self.warehouse = warehouse
+        self.runner = ConsumerRunner(CONSUMER, LetterKeeper(self, publisher), self.handle,
+                                     max_backoff=settings.max_backoff)
+        self.batch = Batch()
+        self.lock = asyncio.Lock()
+        self.assigned = asyncio.Event()
+        self.stopping = asyncio.Event()
+        self.consumer: AIOKafkaConsumer | None = None
+        self.records = 0
+        self.rows_inserted = 0
+        self.batches = 0
+        self.insert_failures = 0
+        # Next offset per partition of what has been read into a batch (written or not): lag and tests.
+        self.consumed: dict[str, int] = {}
+
+    async def start(self, wait: float = 60.0) -> None:
+        deadline = asyncio.get_running_loop().time() + wait
+        while True:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap,
+                group_id=self.settings.group_id,
+                client_id="govmail-analytics",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                # Tansu takes about half the session timeout to form a group.
+                session_timeout_ms=6000,
+                heartbeat_interval_ms=1000,
+            )
+            try:
+                await consumer.start()
+                break
+            except KafkaError as exc:
+                await consumer.stop()
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                logger.warning("bus_connect_retry", error=str(exc))
+                await asyncio.sleep(1)
+        consumer.subscribe(topics=list(ALL_TOPICS), listener=_Rebalance(self))
+        self.consumer = consumer
+
+    async def stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+            self.consumer = None
+
+    async def handle(self, record: Record) -> None:
+        table, row = rows.to_row(record.topic, record.value)
+        self.batch.add(table, row)
+
+    async def run(self) -> None:
+        """Consume until `stopping` is set, then write and commit the last batch."""
+        assert self.consumer is not None
+        while not self.stopping.is_set():
+            room = max(1, self.settings.batch_rows - self.batch.records)
+            found = await self.consumer.getmany(timeout_ms=int(self._wait() * 1000), max_records=room)
+            async with self.lock:
+                for tp, messages in found.items():
+                    for m in messages:
+                        await self.runner.run(Record(m.topic, m.partition, m.offset, m.key, m.value))
+                        self.batch.done(tp, m.offset)
+                        self.records += 1
+                        self.consumed[f"{tp.topic}:{tp.partition}"] = m.offset + 1
+                if self._due():
+                    await self.flush()
+        async with self.lock:
+            await self.flush()
+
+    def _wait(self) -> float:
+        # Short polls so that a stop request and the batch deadline are noticed in time.
+        if not self.batch.records:
+            return 0.5
+        left = self.batch.opened + self.settings.batch_seconds - time.monotonic()
+        return min(max(left, 0.0), 0.5)
+
+    def _due(self) -> bool:
+        if not self.batch.records:
+            return False
+        if self.batch.records >= self.settings.batch_rows:
+            return True
+        return time.monotonic() >= self.batch.opened + self.settings.batch_seconds
+
+    async def flush(self) -> bool:
+        """Insert the batch, then commit its offsets; the caller holds `lock`. False when the batch was left unwritten."""
+        batch = self.batch
+        if not batch.records:
+            return True
+        started = time.monotonic()
+        if not await self._insert(batch):
+            return False
+        self.batch = Batch()
+        self.rows_inserted += batch.row_count
+        self.batches += 1
+        await self._commit(batch)
+        logger.info("batch_written", records=batch.records, rows=batch.row_count,
+                    tables=sorted(batch.rows), ms=round((time.monotonic() - started) * 1000, 1))
+        return True
+
+    async def _insert(self, batch: Batch) -> bool:
+        backoff, attempts = 0.2, 0
+        while True:
+            try:
+                for table, table_rows in batch.rows.items():
+                    if table_rows:
+                        await self.warehouse.insert(table, table_rows)
+                return True
+            except Exception as exc:  # ClickHouse down or refusing: nothing is committed, so nothing is lost
+                attempts += 1
+                self.insert_failures += 1
+                logger.warning("warehouse_insert_retry", error=f"{type(exc).__name__}: {exc}"[:2000],
+                               rows=batch.row_count, attempts=attempts, backoff=backoff)
+                if self.stopping.is_set() and attempts >= FINAL_ATTEMPTS:
+                    logger.error("batch_left_for_replay", records=batch.records)
+                    return False
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.settings.max_backoff)
+
+    async def _commit(self, batch: Batch) -> None:
+        assert self.consumer is not None
+        owned = self.consumer.assignment()
+        offsets = {tp: offset for tp, offset in batch.offsets.items() if tp in owned}
+        if not offsets:
+            return
+        try:
+            await self.consumer.commit(offsets)
+        except (TimeoutError, KafkaError) as exc:
+            # The rows are in ClickHouse; the next owner replays them and the event ids absorb the repeat.
+            logger.warning("commit_failed", error=f"{type(exc).__name__}: {exc}", partitions=len(offsets))
