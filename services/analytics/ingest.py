@@ -22,7 +22,7 @@ from services.analytics import rows
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.warehouse import Warehouse
 from services.common import logging as log
-from services.common.bus import KafkaPublisher
+from services.common.bus import KafkaPublisher, start_client
 from services.common.consumer import ConsumerRunner, Record
 
 logger = log.get(__name__)
@@ -107,9 +107,8 @@ class Ingestor:
         self.consumed: dict[str, int] = {}
 
     async def start(self, wait: float = 60.0) -> None:
-        deadline = asyncio.get_running_loop().time() + wait
-        while True:
-            consumer = AIOKafkaConsumer(
+        consumer = await start_client(
+            lambda: AIOKafkaConsumer(
                 bootstrap_servers=self.bootstrap,
                 group_id=self.settings.group_id,
                 client_id="govmail-analytics",
@@ -118,16 +117,9 @@ class Ingestor:
                 # Tansu takes about half the session timeout to form a group.
                 session_timeout_ms=6000,
                 heartbeat_interval_ms=1000,
-            )
-            try:
-                await consumer.start()
-                break
-            except KafkaError as exc:
-                await consumer.stop()
-                if asyncio.get_running_loop().time() > deadline:
-                    raise
-                logger.warning("bus_connect_retry", error=str(exc))
-                await asyncio.sleep(1)
+            ),
+            wait,
+        )
         consumer.subscribe(topics=list(ALL_TOPICS), listener=_Rebalance(self))
         self.consumer = consumer
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from pydantic import BaseModel
@@ -15,6 +16,7 @@ from schemas.registry import ALL_TOPICS, TopicSpec
 from services.common import logging as log
 
 logger = log.get(__name__)
+T = TypeVar("T", AIOKafkaProducer, AIOKafkaConsumer)
 
 
 class PublishError(Exception):
@@ -28,6 +30,23 @@ def encode(event: BaseModel) -> bytes:
 def key_of(spec: TopicSpec, event: BaseModel) -> bytes | None:
     value = getattr(event, spec.key, None)
     return None if value is None else str(value).encode("utf-8")
+
+
+async def start_client(make: Callable[[], T], wait: float) -> T:
+    """Build and start an aiokafka client, retrying while the broker is not up yet (services may
+    start before it answers, and the embedded broker restarts empty)."""
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        client = make()
+        try:
+            await client.start()
+            return client
+        except Exception as exc:
+            await client.stop()
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            logger.warning("bus_connect_retry", error=str(exc))
+            await asyncio.sleep(1)
 
 
 class Publisher(Protocol):
@@ -57,22 +76,8 @@ class KafkaPublisher:
         )
 
     async def start(self, wait: float = 60.0) -> None:
-        """Connect, retrying while the broker is not up yet (services may start before it answers)."""
-        if self._producer is not None:
-            return
-        deadline = asyncio.get_running_loop().time() + wait
-        while True:
-            producer = self._new_producer()
-            try:
-                await producer.start()
-                self._producer = producer
-                return
-            except Exception as exc:
-                await producer.stop()
-                if asyncio.get_running_loop().time() > deadline:
-                    raise
-                logger.warning("bus_connect_retry", error=str(exc))
-                await asyncio.sleep(1)
+        if self._producer is None:
+            self._producer = await start_client(self._new_producer, wait)
 
     async def stop(self) -> None:
         if self._producer is not None:
