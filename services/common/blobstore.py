@@ -12,6 +12,10 @@ from urllib.parse import urlparse
 from schemas.events import BlobRef
 
 
+class BlobCorrupt(OSError):
+    """The stored bytes no longer match their address: they will never become right by retrying."""
+
+
 class BlobStore(Protocol):
     def put(self, data: bytes) -> BlobRef: ...
     def get(self, ref: BlobRef) -> bytes: ...
@@ -68,5 +72,5 @@ class FileBlobStore:
     def get(self, ref: BlobRef) -> bytes:
         data = self.path_of(ref.sha256).read_bytes()
         if hashlib.sha256(data).hexdigest() != ref.sha256:
-            raise OSError(f"blob {ref.sha256} is corrupt")
+            raise BlobCorrupt(f"blob {ref.sha256} is corrupt")
         return data

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import redis.exceptions
 from pydantic import ValidationError
 
-from schemas.events import DeadLetter, derived_event_id
+from schemas.events import BlobRef, DeadLetter, derived_event_id
 from schemas.registry import ALL_TOPICS
 from services.common import logging as log
+from services.common.blobstore import BlobCorrupt, BlobStore
 from services.common.bus import KafkaPublisher, PublishError
 
 logger = log.get(__name__)
@@ -33,6 +34,18 @@ class PermanentError(Exception):
     def __init__(self, reason: str, message: str):
         super().__init__(message)
         self.reason = reason
+
+
+def read_blob(store: BlobStore, ref: BlobRef) -> bytes:
+    """Read a claim-checked message, sorting failures into the consumer paths."""
+    try:
+        return store.get(ref)
+    except FileNotFoundError as exc:
+        raise PermanentError("blob_missing", f"blob {ref.sha256} is not in the store") from exc
+    except BlobCorrupt as exc:
+        raise PermanentError("blob_corrupt", str(exc)) from exc
+    except OSError as exc:  # the file system itself failed (disk, NFS): that may well pass
+        raise TemporaryError(f"blob {ref.sha256}: {exc}") from exc
 
 
 class BreakerTripped(RuntimeError):

@@ -12,7 +12,7 @@ from schemas.registry import DELIVERY
 from services.common import logging as log
 from services.common.blobstore import BlobStore
 from services.common.bus import Publisher
-from services.common.consumer import PermanentError, Record
+from services.common.consumer import Record, read_blob
 from services.common.directory import Directory
 from services.common.spool import Spool
 from services.delivery import maildir, quarantine
@@ -60,10 +60,7 @@ class LocalDelivery:
 
     async def handle(self, record: Record) -> None:
         scanned = MailScanned.model_validate_json(record.value or b"")
-        try:
-            raw = await asyncio.to_thread(self.blobs.get, scanned.mail.blob)
-        except FileNotFoundError as exc:
-            raise PermanentError("blob_missing", str(exc)) from exc
+        raw = await asyncio.to_thread(read_blob, self.blobs, scanned.mail.blob)
         for recipient in scanned.mail.rcpt_to:
             await self.deliver_one(scanned, recipient, raw)
 

@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
-from schemas.events import BlobRef, MailReceived, MailScanned, derived_event_id
+from schemas.events import MailReceived, MailScanned, derived_event_id
 from schemas.registry import SCANNED
 from services.common import logging as log
 from services.common.blobstore import BlobStore
 from services.common.bus import Publisher
-from services.common.consumer import PermanentError, Record, TemporaryError
+from services.common.consumer import PermanentError, Record, read_blob
 from services.scanner.pipeline import Pipeline
 
 logger = log.get(__name__)
-
-
-def read_blob(store: BlobStore, ref: BlobRef) -> bytes:
-    try:
-        return store.get(ref)
-    except FileNotFoundError as exc:
-        raise PermanentError("blob_missing", f"blob {ref.sha256} is not in the store") from exc
-    except OSError as exc:
-        # The store reports a hash mismatch as an OSError without errno; an errno means the
-        # file system itself failed (disk, NFS), which may well pass: retry those.
-        if exc.errno is None:
-            raise PermanentError("blob_missing", str(exc)) from exc
-        raise TemporaryError(f"blob {ref.sha256}: {exc}") from exc
 
 
 class ScanHandler:

@@ -81,3 +81,25 @@ async def test_a_bug_dead_letters_and_the_breaker_stops_the_consumer(infra_parts
     letters = await read_dead_letters(infra_parts.bootstrap, "mail.delivery.v1.dlq", "test-buggy", 3)
     assert {letter.reason for letter in letters} == {"handler_error"}
     assert "KeyError" in letters[0].error
+
+
+def test_blob_read_failures_are_sorted_into_permanent_and_temporary(tmp_path) -> None:
+    from services.common.blobstore import FileBlobStore
+    from services.common.consumer import PermanentError, read_blob
+
+    store = FileBlobStore(tmp_path)
+    ref = store.put("Thư mời họp — 会议邀请".encode())
+    assert read_blob(store, ref).decode() == "Thư mời họp — 会议邀请"
+    store.path_of(ref.sha256).write_bytes(b"changed on disk")
+    with pytest.raises(PermanentError) as corrupt:
+        read_blob(store, ref)
+    assert corrupt.value.reason == "blob_corrupt"
+    store.path_of(ref.sha256).unlink()
+    with pytest.raises(PermanentError) as missing:
+        read_blob(store, ref)
+    assert missing.value.reason == "blob_missing"
+    # A file system fault (here: a file where a folder should be; root ignores permissions) is retried.
+    store.path_of(ref.sha256).parent.rename(tmp_path / "moved")
+    store.path_of(ref.sha256).parent.write_bytes(b"not a folder")
+    with pytest.raises(TemporaryError):
+        read_blob(store, ref)
