@@ -16,6 +16,7 @@ import signal
 import smtplib
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ class Child:
     proc: subprocess.Popen
     started_at: float = field(default_factory=time.monotonic)
     restarts: int = 0
+    restart_at: float | None = None
 
 
 class Supervisor:
@@ -54,6 +56,7 @@ class Supervisor:
         self.redis: subprocess.Popen | None = None
         self.stopping = False
         self.announced = False
+        self.pids_lock = threading.Lock()  # services are restarted side by side
 
     def say(self, event: str, **fields: object) -> None:
         fields_text = " ".join(f"{k}={v}" for k, v in fields.items())
@@ -78,17 +81,15 @@ class Supervisor:
         return env
 
     def write_pids(self) -> None:
-        pids = {name: c.proc.pid for name, c in self.children.items()}
-        if self.broker:
-            pids["broker"] = self.broker.pid
-        if self.redis:
-            pids["redis"] = self.redis.pid
-        pids["supervisor"] = os.getpid()
-        path = self.platform.run_dir / "pids.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(pids, indent=2))
-        os.replace(tmp, path)
+        with self.pids_lock:
+            pids = {name: c.proc.pid for name, c in self.children.items()}
+            pids.update({k: p.pid for k, p in (("broker", self.broker), ("redis", self.redis)) if p is not None})
+            pids["supervisor"] = os.getpid()
+            path = self.platform.run_dir / "pids.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(pids, indent=2))
+            os.replace(tmp, path)
 
     # --- infrastructure ---------------------------------------------------------------------
 
@@ -178,19 +179,23 @@ class Supervisor:
             self.write_pids()
         if self.broker is not None and self.broker.poll() is not None:
             self.recover_broker(f"exited {self.broker.returncode}")
+        now = time.monotonic()
         for name, child in list(self.children.items()):
-            if child.proc.poll() is not None:
+            if child.proc.poll() is None:
+                continue
+            if child.restart_at is None:
                 # Back off a service that keeps dying, so a crash loop does not eat the machine.
-                if time.monotonic() - child.started_at < 5:
-                    time.sleep(min(2 ** min(child.restarts, 5), 30))
+                quick = now - child.started_at < 5
+                child.restart_at = now + (min(2 ** min(child.restarts, 5), 30) if quick else 0)
+            if now >= child.restart_at:
                 self.restart_service(name, f"exited {child.proc.returncode}")
 
     def recover_broker(self, reason: str) -> None:
         """The broker came back empty: topics, consumer groups and unconsumed events are gone."""
         self.say("restart", service="broker", reason=reason)
         self.start_broker()
-        for name in CONSUMERS:
-            self.restart_service(name, "broker restarted")
+        with ThreadPoolExecutor(len(CONSUMERS)) as pool:
+            list(pool.map(lambda name: self.restart_service(name, "broker restarted"), CONSUMERS))
         self.write_pids()
         try:
             count = self.republish_spool()

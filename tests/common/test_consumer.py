@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import pytest
@@ -24,9 +25,11 @@ async def read_dead_letters(bootstrap: str, topic: str, consumer_name: str, want
                 batch = await consumer.getmany(timeout_ms=500)
                 for records in batch.values():
                     for r in records:
-                        letter = DeadLetter.model_validate_json(r.value)
-                        if letter.consumer == consumer_name:
-                            found.append(letter)
+                        # The session broker is shared: other tests put unreadable letters here on purpose.
+                        with contextlib.suppress(ValueError):
+                            letter = DeadLetter.model_validate_json(r.value)
+                            if letter.consumer == consumer_name:
+                                found.append(letter)
     finally:
         await consumer.stop()
     return found
