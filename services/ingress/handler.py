@@ -6,6 +6,7 @@ import asyncio
 import os
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import redis.exceptions
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -26,6 +27,10 @@ logger = log.get(__name__)
 def new_message_id() -> str:
     """Queue id that sorts by arrival time: 13 hex digits of milliseconds plus 8 random hex digits."""
     return f"{int(time.time() * 1000):013x}{os.urandom(4).hex()}"
+
+
+def peer_ip(session: Session) -> str:
+    return session.peer[0] if isinstance(session.peer, tuple) else str(session.peer or "")
 
 
 def domain_of(address: str) -> str:
@@ -66,22 +71,40 @@ class IngressHandler:
                           rcpt_options: list[str]) -> str:
         if "@" not in address or address.startswith("@") or address.endswith("@"):
             return replies.BAD_ADDRESS.format(address=address)
-        domain = domain_of(address)
         try:
-            if not await self.directory.is_local_domain(domain):
-                # MX takes no AUTH, so mail for a foreign domain would make us an open relay.
-                return replies.RELAY_DENIED.format(domain=domain)
-            account = await self.directory.account(address)
+            refusal = await self.refuse_recipient(address)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             logger.warning("directory_unavailable", error=str(exc))
             return replies.DIRECTORY_DOWN
+        if refusal:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return replies.RCPT_OK
+
+    async def refuse_recipient(self, address: str) -> str | None:
+        """The reply refusing `address`, or None when it may receive mail here."""
+        domain = domain_of(address)
+        if not await self.directory.is_local_domain(domain):
+            return self.foreign_domain(domain)
+        account = await self.directory.account(address)
         if account is None or account.status == "deleted":
             return replies.USER_UNKNOWN.format(address=address)
         if account.status == "locked":
             return replies.MAILBOX_DISABLED.format(address=address)
-        envelope.rcpt_tos.append(address)
-        envelope.rcpt_options.extend(rcpt_options)
-        return replies.RCPT_OK
+        return None
+
+    def foreign_domain(self, domain: str) -> str:
+        # MX takes no AUTH, so mail for a foreign domain would make us an open relay.
+        return replies.RELAY_DENIED.format(domain=domain)
+
+    async def refuse_content(self, session: Session, envelope: Envelope, raw: bytes) -> str | None:
+        """A listener's check of the message itself at the end of DATA; MX has none."""
+        return None
+
+    async def origin(self, session: Session, envelope: Envelope) -> dict[str, Any]:
+        """Who sent the message, as MailInfo fields; mail on MX comes from the world."""
+        return {"authenticated_as": None, "sender_unit": None, "direction": "inbound"}
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.in_flight += 1
@@ -104,12 +127,14 @@ class IngressHandler:
     async def _accept(self, session: Session, envelope: Envelope) -> str:
         raw: bytes = envelope.original_content or b""
         message_id = new_message_id()
-        peer_ip = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer or "")
-        too_big = await self._too_big(envelope, len(raw))
-        if too_big:
-            return too_big
-        trace = received_header(session.host_name or "", peer_ip, self.hostname, message_id,
-                                list(envelope.rcpt_tos), envelope.smtp_utf8)
+        client_ip = peer_ip(session)
+        refusal = await self.refuse_content(session, envelope, raw) or await self._too_big(envelope, len(raw))
+        if refusal:
+            return refusal
+        origin = await self.origin(session, envelope)
+        trace = received_header(session.host_name or "", client_ip, self.hostname, message_id,
+                                list(envelope.rcpt_tos), envelope.smtp_utf8, tls=session.ssl is not None,
+                                authenticated=bool(session.authenticated))
         stored = trace + raw
         blob = await asyncio.to_thread(self.blobs.put, stored)
         mail_from = envelope.mail_from or ""
@@ -123,14 +148,13 @@ class IngressHandler:
                 blob=blob,
                 size=len(raw),
                 listener=self.listener,
-                client_ip=peer_ip,
+                client_ip=client_ip,
                 client_helo=session.host_name or "",
-                authenticated_as=None,
                 smtputf8=envelope.smtp_utf8,
                 sender_domain=domain_of(mail_from) if mail_from else "",
-                direction="inbound",
                 received_at=datetime.now(UTC),
                 **summary(raw),
+                **origin,
             ),
         )
         # The spool entry exists before the broker is asked, so no acknowledged message can be lost.
@@ -142,7 +166,7 @@ class IngressHandler:
             logger.warning("publish_failed", message_id=message_id, error=str(exc))
             return replies.NOT_DURABLE
         logger.info("mail_accepted", message_id=message_id, size=len(raw), rcpt_count=len(envelope.rcpt_tos),
-                    client_ip=peer_ip, blob=blob.sha256)
+                    client_ip=client_ip, blob=blob.sha256)
         return replies.OK_QUEUED.format(message_id=message_id)
 
     async def handle_exception(self, error: Exception) -> str:

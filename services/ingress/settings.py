@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -22,3 +24,17 @@ class IngressSettings(BaseSettings):
         600.0, description="A spooled message untouched this long is published again (idempotent downstream)."
     )
     shutdown_grace: float = Field(30.0, description="Seconds in-flight sessions get to finish on shutdown.")
+    tls_cert: Path | None = Field(
+        None, description="PEM certificate for STARTTLS on submission; unset: a self-signed one under <data>/tls/."
+    )
+    tls_key: Path | None = Field(None, description="PEM private key matching INGRESS_TLS_CERT.")
+    auth_window: float = Field(900.0, description="Seconds over which failed AUTH attempts are counted (R21).")
+    auth_max_failures_per_user: int = Field(
+        5, description="Failed AUTH attempts on one username within the window that lock the username."
+    )
+    auth_max_failures_per_ip: int = Field(
+        20, description="Failed AUTH attempts from one client IP within the window that lock the IP."
+    )
+    auth_lock_seconds: float = Field(
+        900.0, description="How long a locked username or IP gets 535 5.7.8 even with the right password."
+    )

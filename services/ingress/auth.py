@@ -1,0 +1,99 @@
+"""SMTP AUTH for submission: password check against the directory, brute-force guard, and auth events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from functools import cached_property
+from typing import Any
+
+import redis.exceptions
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from schemas.events import AuthEvent
+from schemas.registry import AUTH
+from services.common import logging as log
+from services.common.bus import Publisher
+from services.common.directory import Directory
+from services.ingress import replies
+from services.ingress.bruteforce import AuthGuard
+from services.ingress.handler import peer_ip
+from services.lifecycle.passwords import hash_password, verify_password
+
+logger = log.get(__name__)
+
+
+class SubmissionAuthenticator:
+    """aiosmtpd `authenticator=`: returns a coroutine that the submission SMTP class awaits.
+
+    A locked username or IP gets the same 535 5.7.8 as a wrong password, even with the right
+    password, so an attacker learns nothing about the lock or about which accounts exist.
+    """
+
+    def __init__(self, directory: Directory, guard: AuthGuard, publisher: Publisher):
+        self.directory = directory
+        self.guard = guard
+        self.publisher = publisher
+        self._publishing: set[asyncio.Task[None]] = set()
+
+    @cached_property
+    def _decoy_hash(self) -> str:
+        # Unknown users cost one scrypt too, so response time does not tell which accounts exist.
+        return hash_password("govmail-decoy-password")
+
+    def __call__(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
+                 auth_data: Any) -> Coroutine[Any, Any, AuthResult]:
+        return self.check(session, mechanism, auth_data)
+
+    async def check(self, session: Session, mechanism: str, auth_data: Any) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        username = auth_data.login.decode("utf-8", "replace").strip().lower()
+        password = auth_data.password.decode("utf-8", "replace")
+        ip = peer_ip(session)
+        try:
+            return await self._check(username, password, ip, mechanism)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            logger.warning("directory_unavailable", error=str(exc))
+            return AuthResult(success=False, handled=False, message=replies.AUTH_TEMPFAIL)
+
+    async def _check(self, username: str, password: str, ip: str, mechanism: str) -> AuthResult:
+        if await self.guard.locked(username, ip):
+            self.emit(username, ip, "blocked", mechanism, "locked")
+            return AuthResult(success=False, handled=False)
+        account = await self.directory.account(username) if "@" in username else None
+        stored = account.password_hash if account is not None and account.password_hash else self._decoy_hash
+        matches = await asyncio.to_thread(verify_password, password, stored)
+        if account is not None and account.status == "active" and account.password_hash and matches:
+            await self.guard.succeeded(username)
+            self.emit(username, ip, "success", mechanism)
+            return AuthResult(success=True, auth_data=account.address.lower())
+        reason = ("unknown_user" if account is None or account.status == "deleted"
+                  else "account_locked" if account.status == "locked" else "bad_password")
+        verdict = await self.guard.failed(username, ip)
+        self.emit(username, ip, "failure", mechanism, reason)
+        if verdict == "lockout":
+            self.emit(username, ip, "lockout", mechanism, "too_many_failures")
+        return AuthResult(success=False, handled=False)
+
+    def emit(self, username: str, ip: str, outcome: str, mechanism: str, reason: str = "") -> None:
+        """Publish in the background: the SMTP reply must not wait for the broker."""
+        event = AuthEvent(producer="ingress", username=username, ip=ip, service="smtp", outcome=outcome,
+                          mechanism=mechanism, reason=reason)
+        logger.info("smtp_auth", username=username, client_ip=ip, outcome=outcome, mechanism=mechanism,
+                    reason=reason, event_id=event.event_id)
+        task = asyncio.create_task(self._publish(event))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
+
+    async def _publish(self, event: AuthEvent) -> None:
+        try:
+            await self.publisher.publish(AUTH, event)
+        except Exception as exc:  # an auth event lost to a broker fault must not break the session
+            logger.warning("auth_event_publish_failed", event_id=event.event_id, topic=AUTH, error=str(exc))
+
+    async def drain(self, timeout: float) -> None:
+        if self._publishing:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*self._publishing, return_exceptions=True), timeout)

@@ -1,0 +1,203 @@
+"""Submission over real SMTP: STARTTLS before AUTH, sending only as oneself, and the brute-force lock (R21)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import smtplib
+import ssl
+import uuid
+from collections.abc import Callable, Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from services.common.directory import DOMAINS
+from services.lifecycle.passwords import hash_password
+from tests.ingress.test_smtp import DOMAIN, add_account, read_received, start_ingress
+
+PASSWORD = "Hieu@2024xyz"
+OTHER = "dangthiung@tiengiang.gov.vn"
+
+
+@pytest.fixture
+def sender(redis_client) -> str:
+    """A fresh account per test, so auth events on the shared broker can be told apart."""
+    address = f"leminhhieu.{uuid.uuid4().hex[:8]}@{DOMAIN}"
+    redis_client.sadd(DOMAINS, DOMAIN)
+    add_account(redis_client, address, "Lê Minh Hiếu", unit="so-tttt", password_hash=hash_password(PASSWORD))
+    add_account(redis_client, OTHER, "Đặng Thị Ưng", password_hash=hash_password("Ung@2024abc"))
+    add_account(redis_client, f"bikhoa@{DOMAIN}", "Bị Khoá", status="locked", password_hash=hash_password(PASSWORD))
+    return address
+
+
+@pytest.fixture
+def ingress(platform_env, sender) -> Iterator[dict[str, str]]:
+    env = dict(platform_env, INGRESS_AUTH_MAX_FAILURES_PER_USER="3", INGRESS_AUTH_MAX_FAILURES_PER_IP="6")
+    proc = start_ingress(env)
+    yield env
+    proc.terminate()
+    assert proc.wait(30) == 0
+
+
+@contextlib.contextmanager
+def submission(env: dict[str, str], tls: bool = True) -> Iterator[smtplib.SMTP]:
+    with smtplib.SMTP("127.0.0.1", int(env["GOVMAIL_SUBMISSION_PORT"]), timeout=30) as smtp:
+        smtp.ehlo("laptop-hieu")
+        if tls:
+            smtp.starttls(context=ssl._create_unverified_context())
+            smtp.ehlo("laptop-hieu")
+        yield smtp
+
+
+def auth_plain(smtp: smtplib.SMTP, user: str, password: str) -> tuple[int, bytes]:
+    token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+    return smtp.docmd("AUTH", f"PLAIN {token}")
+
+
+def letter(sender: str, to: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"Lê Minh Hiếu <{sender}>"
+    msg["To"] = to
+    msg["Subject"] = "Báo cáo tháng 11 — 关于年度报告的通知"
+    msg.set_content("Kính gửi chị Ưng, em gửi báo cáo tháng 11.\n张伟 已审阅。\n", cte="8bit")
+    return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+
+
+def read_events(bootstrap: str, topic: str, wanted: Callable[[dict[str, Any]], bool], count: int) -> list[dict]:
+    async def run() -> list[dict]:
+        found: list[dict] = []
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            async with asyncio.timeout(20):
+                while len(found) < count:
+                    for records in (await consumer.getmany(timeout_ms=500)).values():
+                        for r in records:
+                            # The session broker is shared: other tests put garbage here on purpose.
+                            with contextlib.suppress(ValueError):
+                                event = json.loads(r.value)
+                                if isinstance(event, dict) and wanted(event):
+                                    found.append(event)
+        finally:
+            await consumer.stop()
+        return found
+
+    return asyncio.run(run())
+
+
+def test_auth_over_a_clear_channel_is_refused(ingress, sender) -> None:
+    with submission(ingress, tls=False) as smtp:
+        assert not smtp.has_extn("auth")
+        code, text = auth_plain(smtp, sender, PASSWORD)
+        assert (code, text[:5]) == (530, b"5.7.0")
+        code, text = smtp.docmd("MAIL", f"FROM:<{sender}>")
+        assert (code, text[:5]) == (530, b"5.7.0")
+
+
+def test_self_signed_certificate_is_made_once_and_kept(platform_env, sender) -> None:
+    cert = Path(platform_env["GOVMAIL_DATA_DIR"]) / "tls" / "ingress.crt"
+    served = []
+    for _ in range(2):
+        proc = start_ingress(platform_env)
+        try:
+            with submission(platform_env) as smtp:
+                served.append(ssl.DER_cert_to_PEM_cert(smtp.sock.getpeercert(binary_form=True)).strip())
+        finally:
+            proc.terminate()
+            assert proc.wait(30) == 0
+    assert served[0] == served[1] == cert.read_text().strip()
+
+
+def test_mail_before_auth_needs_authentication(ingress, sender) -> None:
+    with submission(ingress) as smtp:
+        assert "PLAIN" in smtp.esmtp_features["auth"] and "LOGIN" in smtp.esmtp_features["auth"]
+        code, text = smtp.docmd("MAIL", f"FROM:<{sender}>")
+    assert (code, text[:5]) == (530, b"5.7.0")
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_starttls_then_auth_and_send_to_a_local_colleague(ingress, infra_parts, sender, mechanism) -> None:
+    with submission(ingress) as smtp:
+        smtp.user, smtp.password = sender.upper(), PASSWORD
+        code, text = smtp.auth(mechanism, getattr(smtp, f"auth_{mechanism.lower()}"))
+        assert (code, text[:5]) == (235, b"2.7.0")
+        smtp.mail(sender)
+        assert smtp.rcpt(OTHER)[0] == 250
+        code, reply = smtp.data(letter(sender, OTHER))
+    assert code == 250
+    event = read_received(infra_parts.bootstrap, reply.decode().split()[-1])
+    assert event.mail.listener == "submission"
+    assert event.mail.authenticated_as == sender
+    assert event.mail.sender_unit == "so-tttt"
+    assert event.mail.direction == "internal"
+    assert event.mail.subject == "Báo cáo tháng 11 — 关于年度报告的通知"
+    stored = Path(event.mail.blob.uri.removeprefix("file://")).read_bytes()
+    assert b"with ESMTPSA id" in stored.split(b"\r\n\r\n")[0]
+    successes = read_events(infra_parts.bootstrap, "auth.events.v1",
+                            lambda e: e.get("username") == sender and e.get("outcome") == "success", 1)
+    assert successes[0]["mechanism"] == mechanism and successes[0]["service"] == "smtp"
+
+
+def test_wrong_password_and_locked_account_are_refused(ingress, sender) -> None:
+    with submission(ingress) as smtp:
+        assert auth_plain(smtp, sender, "Sai@matkhau1")[:1] == (535,)
+        code, text = auth_plain(smtp, f"bikhoa@{DOMAIN}", PASSWORD)
+        assert (code, text[:5]) == (535, b"5.7.8")
+        code, text = auth_plain(smtp, f"khongco@{DOMAIN}", PASSWORD)
+        assert (code, text[:5]) == (535, b"5.7.8")
+
+
+def test_envelope_sender_of_another_account_is_refused(ingress, sender) -> None:
+    with submission(ingress) as smtp:
+        assert auth_plain(smtp, sender, PASSWORD)[0] == 235
+        code, text = smtp.docmd("MAIL", f"FROM:<{OTHER}>")
+    assert (code, text[:5]) == (550, b"5.7.1")
+
+
+def test_from_header_of_another_account_is_refused(ingress, sender) -> None:
+    with submission(ingress) as smtp:
+        assert auth_plain(smtp, sender, PASSWORD)[0] == 235
+        smtp.mail(sender)
+        smtp.rcpt(OTHER)
+        code, text = smtp.data(letter(OTHER, OTHER))
+    assert (code, text[:5]) == (550, b"5.7.1")
+
+
+def test_foreign_recipients_are_refused_until_outbound_delivery_exists(ingress, sender) -> None:
+    with submission(ingress) as smtp:
+        assert auth_plain(smtp, sender, PASSWORD)[0] == 235
+        smtp.mail(sender)
+        code, text = smtp.rcpt("zhangwei@example.cn")
+        assert (code, text[:5]) == (550, b"5.7.1") and b"other domains" in text
+        code, text = smtp.rcpt(f"daxoa@{DOMAIN}")
+    assert (code, text[:5]) == (550, b"5.1.1")
+
+
+def test_brute_force_locks_the_username_even_for_the_right_password(ingress, infra_parts, sender) -> None:
+    with submission(ingress) as smtp:
+        for guess in ("Hieu@2023xyz", "Hieu@2022xyz", "Hieu@2021xyz"):
+            assert auth_plain(smtp, sender, guess)[0] == 535
+        code, text = auth_plain(smtp, sender, PASSWORD)
+    assert (code, text[:5]) == (535, b"5.7.8")
+    events = read_events(infra_parts.bootstrap, "auth.events.v1",
+                         lambda e: e.get("username") == sender and e.get("outcome") in ("lockout", "blocked"), 2)
+    assert {e["outcome"] for e in events} == {"lockout", "blocked"}
+    assert all(e["ip"] == "127.0.0.1" for e in events)
+
+
+def test_one_ip_trying_many_usernames_is_locked(ingress, infra_parts, sender) -> None:
+    with submission(ingress) as smtp:
+        for n in range(6):
+            assert auth_plain(smtp, f"nguyenvananh{n}@{DOMAIN}", "Anh@2024xyz")[0] == 535
+        code, text = auth_plain(smtp, sender, PASSWORD)
+    assert (code, text[:5]) == (535, b"5.7.8")
+    blocked = read_events(infra_parts.bootstrap, "auth.events.v1",
+                          lambda e: e.get("username") == sender and e.get("outcome") == "blocked", 1)
+    assert blocked[0]["reason"] == "locked"
