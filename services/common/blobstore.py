@@ -6,7 +6,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 from urllib.parse import urlparse
 
 from schemas.events import BlobRef
@@ -19,6 +19,10 @@ class BlobCorrupt(OSError):
 class BlobStore(Protocol):
     def put(self, data: bytes) -> BlobRef: ...
     def get(self, ref: BlobRef) -> bytes: ...
+
+
+class StreamingBlobStore(BlobStore, Protocol):
+    def writer(self) -> BlobWriter: ...
 
 
 def fsync_dir(path: Path) -> None:
@@ -74,3 +78,58 @@ class FileBlobStore:
         if hashlib.sha256(data).hexdigest() != ref.sha256:
             raise BlobCorrupt(f"blob {ref.sha256} is corrupt")
         return data
+
+    def writer(self) -> BlobWriter:
+        return BlobWriter(self)
+
+
+class BlobWriter:
+    """One blob written piece by piece: hashed as it grows, under its address only once complete and synced.
+
+    The temporary file (`root/.tmp-*`) is created at the first write, so a small message costs one open.
+    """
+
+    def __init__(self, store: FileBlobStore):
+        self.store = store
+        self.size = 0
+        self.temp: Path | None = None
+        self._hash = hashlib.sha256()
+        self._file: BinaryIO | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._file is None:
+            fd, tmp = tempfile.mkstemp(dir=self.store.root, prefix=".tmp-")
+            self.temp, self._file = Path(tmp), os.fdopen(fd, "wb")
+        self._file.write(data)
+        self._hash.update(data)
+        self.size += len(data)
+
+    def commit(self) -> BlobRef:
+        """Sync and rename the bytes to their content address; an identical blob already there is kept."""
+        self.write(b"")
+        assert self._file is not None and self.temp is not None
+        digest = self._hash.hexdigest()
+        path = self.store.path_of(digest)
+        try:
+            if path.exists():
+                self.discard()
+            else:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+                self._file.close()
+                path.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(self.temp, path)
+                self.temp = None
+                fsync_dir(path.parent)
+        except BaseException:
+            self.discard()
+            raise
+        return BlobRef(sha256=digest, size=self.size, uri=path.as_uri())
+
+    def discard(self) -> None:
+        """Forget what was written; safe to call twice and after commit."""
+        if self._file is not None:
+            self._file.close()
+        if self.temp is not None:
+            self.temp.unlink(missing_ok=True)
+            self.temp = None

@@ -74,20 +74,38 @@ class Account(BaseModel):
     password_hash: str = Field("", repr=False)
     must_change_password: bool = True
     created_at: str = ""
+    # R24, enforced at login; empty means no restriction. In Redis the lists are comma-separated.
+    allowed_networks: list[str] = Field(default_factory=list, description="CIDRs the account may log in from.")
+    allowed_hours: str = Field("", description="'HH:MM-HH:MM' in the province's time zone; may cross midnight.")
+    allowed_clients: list[str] = Field(default_factory=list, description="Client types, e.g. smtp, webmail, imap.")
+    sending_locked: bool = Field(False, description="Set by the daily outbound cap (R22), cleared by an admin.")
 
     @property
     def limits(self) -> ServiceClass:
         return SERVICE_CLASSES.get(self.service_class, SERVICE_CLASSES[DEFAULT_CLASS])
 
     def to_redis(self) -> dict[str, str]:
-        return {k: "" if v is None else str(int(v) if isinstance(v, bool) else v) for k, v in self.model_dump().items()}
+        return {k: _redis_value(v) for k, v in self.model_dump().items()}
 
     @classmethod
     def from_redis(cls, raw: dict[str, str]) -> Account:
         data: dict[str, object] = dict(raw)
         data["birth_year"] = int(raw["birth_year"]) if raw.get("birth_year") else None
         data["must_change_password"] = raw.get("must_change_password", "1") == "1"
+        data["sending_locked"] = raw.get("sending_locked", "0") == "1"
+        for name in ("allowed_networks", "allowed_clients"):
+            data[name] = [item for item in raw.get(name, "").split(",") if item]
         return cls.model_validate(data)
+
+
+def _redis_value(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value)
+    return str(value)
 
 
 class Directory(Protocol):

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import os
 import signal
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import structlog
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, AuthResult
 
@@ -22,24 +25,49 @@ from services.common.spool import Spool
 from services.ingress import replies
 from services.ingress.auth import SubmissionAuthenticator
 from services.ingress.bruteforce import AuthGuard
-from services.ingress.handler import IngressHandler
+from services.ingress.handler import IngressHandler, peer_ip
+from services.ingress.ratelimit import ClientLimits
 from services.ingress.reconcile import republish_unfinished
+from services.ingress.restrictions import OutboundCap
 from services.ingress.settings import IngressSettings
+from services.ingress.streaming import StreamingSMTP
 from services.ingress.submission import SubmissionHandler
 from services.ingress.tls import server_context
+from services.ingress.workers import worker_marker
 
 logger = log.get(__name__)
 
 
 def smtp_protocol(settings: IngressSettings) -> type[SMTP]:
-    """aiosmtpd's SMTP with our line limit and enhanced status codes on its built-in refusals."""
+    """aiosmtpd's SMTP streaming DATA to disk, with our line limit and enhanced status codes on its built-in refusals."""
 
-    class GovmailSMTP(SMTP):
+    class GovmailSMTP(StreamingSMTP):
         line_length_limit = settings.max_line_bytes
+        # Every live session, so shutdown can let open transactions finish and then close the rest.
+        live: set[SMTP] = set()
+
+        async def _handle_client(self) -> None:
+            handler: IngressHandler = self.event_handler
+            ip, ticket, limits = peer_ip(self.session), os.urandom(8).hex(), handler.limits
+            try:
+                refusal = replies.SHUTTING_DOWN if handler.closing else None
+                if refusal is None and limits is not None:
+                    refusal = await limits.admit_connection(ip, ticket)
+                if refusal:
+                    await self.push(refusal)
+                    if self.transport is not None:
+                        self.transport.close()
+                    return
+                self.live.add(self)
+                await super()._handle_client()
+            finally:
+                self.live.discard(self)
+                if limits is not None:
+                    limits.release_connection(ip, ticket)
 
         async def push(self, status: str) -> None:  # type: ignore[override]
             if isinstance(status, str):
-                if status.startswith("552 Error: Too much mail data"):
+                if status.startswith(("552 Error: Too much mail data", "552 Error: message size exceeds")):
                     status = replies.TOO_BIG.format(limit=settings.max_message_bytes)
                 elif status.startswith("500 Line too long"):
                     status = replies.LINE_TOO_LONG.format(limit=settings.max_line_bytes)
@@ -84,8 +112,31 @@ async def health_app(handler: IngressHandler, publisher: KafkaPublisher) -> web.
     return app
 
 
-async def serve(platform: PlatformSettings, settings: IngressSettings) -> None:
+async def transactions_ended(groups: Iterable[set[SMTP]]) -> None:
+    """Until no session is between MAIL and the end of DATA; polled, as aiosmtpd has no hook for RSET."""
+    while any(s.envelope is not None and s.envelope.mail_from for group in groups for s in group):
+        await asyncio.sleep(0.1)
+
+
+async def close_sessions(groups: Iterable[set[SMTP]]) -> None:
+    """Tell idle sessions we are going (RFC 5321 §3.8) and wait until their teardown has run."""
+    groups = list(groups)
+    for session in [s for group in groups for s in group]:
+        if session.transport is not None:
+            session.transport.write(f"{replies.SHUTTING_DOWN}\r\n".encode())
+            session.transport.close()
+    with contextlib.suppress(asyncio.TimeoutError):
+        async with asyncio.timeout(2):
+            while any(groups):
+                await asyncio.sleep(0.01)
+
+
+async def serve(platform: PlatformSettings, settings: IngressSettings, worker: int | None = None) -> None:
+    """Run one ingress process; `worker` is its index when several share the ports (services.ingress.workers)."""
     log.configure("ingress", platform.log_level)
+    marker, shared = ("ingress", False) if worker is None else (worker_marker(worker), True)
+    if shared:
+        structlog.contextvars.bind_contextvars(worker=worker, pid=os.getpid())
     directory = RedisDirectory.from_url(platform.redis)
     blobs = FileBlobStore.from_uri(platform.blobs)
     spool = Spool(platform.spool_dir)
@@ -95,7 +146,14 @@ async def serve(platform: PlatformSettings, settings: IngressSettings) -> None:
     submission = SubmissionHandler(directory, blobs, spool, publisher, platform.local_hostname, "submission")
     guard = AuthGuard(directory.redis, settings.auth_window, settings.auth_max_failures_per_user,
                       settings.auth_max_failures_per_ip, settings.auth_lock_seconds)
-    authenticator = SubmissionAuthenticator(directory, guard, publisher)
+    zone = ZoneInfo(settings.timezone)
+    submission.cap = OutboundCap(directory.redis, settings.max_messages_per_account_per_day, zone)
+    authenticator = SubmissionAuthenticator(directory, guard, publisher, zone)
+    handler.limits = ClientLimits(directory.redis, max_connections=settings.max_connections_per_ip,
+                                  connections_per_minute=settings.max_connections_per_minute,
+                                  messages_per_minute=settings.max_messages_per_minute,
+                                  connection_lease=settings.connection_lease)
+    handler.max_recipients = submission.max_recipients = settings.max_recipients_per_message
     tls = server_context(settings.tls_cert, settings.tls_key, platform.data, platform.local_hostname)
     common: dict[str, Any] = dict(hostname=platform.local_hostname, ident="govmail ESMTP", enable_SMTPUTF8=True,
                                   decode_data=False, data_size_limit=settings.max_message_bytes,
@@ -103,17 +161,18 @@ async def serve(platform: PlatformSettings, settings: IngressSettings) -> None:
     mx_protocol, submission_smtp = smtp_protocol(settings), submission_protocol(settings)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: mx_protocol(handler, **common), host=platform.host,
-                                      port=platform.smtp_port)
+                                      port=platform.smtp_port, reuse_port=shared)
     # STARTTLS before anything but EHLO/NOOP/QUIT, so AUTH never crosses a clear channel.
     submission_server = await loop.create_server(
         lambda: submission_smtp(submission, tls_context=tls, require_starttls=True, auth_required=True,
                                 auth_require_tls=True, authenticator=authenticator, **common),
         host=platform.host,
         port=platform.submission_port,
+        reuse_port=shared,
     )
     runner = web.AppRunner(await health_app(handler, publisher))
     await runner.setup()
-    await web.TCPSite(runner, platform.host, platform.health_port_base + 2).start()
+    await web.TCPSite(runner, platform.host, platform.health_port_base + 2, reuse_port=shared).start()
 
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -128,20 +187,24 @@ async def serve(platform: PlatformSettings, settings: IngressSettings) -> None:
                 logger.exception("reconcile_failed")
 
     reconciler = asyncio.create_task(reconcile_forever())
-    ready.mark_ready(platform.run_dir, "ingress")
+    ready.mark_ready(platform.run_dir, marker)
     logger.info("ingress_listening", host=platform.host, port=platform.smtp_port,
                 submission_port=platform.submission_port)
     await stop.wait()
 
     # Stop accepting first, then let mail already in DATA reach the broker before closing the bus.
     logger.info("ingress_stopping", in_flight=handler.in_flight)
-    ready.clear(platform.run_dir, "ingress")
+    ready.clear(platform.run_dir, marker)
     handler.closing = submission.closing = True
     server.close()
     submission_server.close()
     reconciler.cancel()
     with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(asyncio.gather(handler.idle.wait(), submission.idle.wait()), settings.shutdown_grace)
+        await asyncio.wait_for(asyncio.gather(handler.idle.wait(), submission.idle.wait(),
+                                              transactions_ended([mx_protocol.live, submission_smtp.live])),
+                               settings.shutdown_grace)
+    await close_sessions([mx_protocol.live, submission_smtp.live])
+    await handler.limits.drain()
     await authenticator.drain(settings.publish_timeout)
     await runner.cleanup()
     await publisher.stop()

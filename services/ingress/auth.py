@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Coroutine
+from datetime import datetime
 from functools import cached_property
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import redis.exceptions
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -19,6 +21,7 @@ from services.common.directory import Directory
 from services.ingress import replies
 from services.ingress.bruteforce import AuthGuard
 from services.ingress.handler import peer_ip
+from services.ingress.restrictions import refusal
 from services.lifecycle.passwords import hash_password, verify_password
 
 logger = log.get(__name__)
@@ -31,10 +34,14 @@ class SubmissionAuthenticator:
     password, so an attacker learns nothing about the lock or about which accounts exist.
     """
 
-    def __init__(self, directory: Directory, guard: AuthGuard, publisher: Publisher):
+    client_type = "smtp"  # what an account's allowed_clients must name for this listener (R24)
+
+    def __init__(self, directory: Directory, guard: AuthGuard, publisher: Publisher,
+                 zone: ZoneInfo | None = None):
         self.directory = directory
         self.guard = guard
         self.publisher = publisher
+        self.zone = zone or ZoneInfo("Asia/Ho_Chi_Minh")
         self._publishing: set[asyncio.Task[None]] = set()
 
     @cached_property
@@ -66,6 +73,13 @@ class SubmissionAuthenticator:
         stored = account.password_hash if account is not None and account.password_hash else self._decoy_hash
         matches = await asyncio.to_thread(verify_password, password, stored)
         if account is not None and account.status == "active" and account.password_hash and matches:
+            # The restrictions (R24) are checked only after the right password: a guesser gets the
+            # same 535 whether the password or the place/hour/client is wrong, so learns nothing about
+            # them, and a blocked login is not a failure, so it cannot lock the real user out.
+            blocked = refusal(account, ip, self.client_type, datetime.now(self.zone))
+            if blocked:
+                self.emit(username, ip, "blocked", mechanism, blocked)
+                return AuthResult(success=False, handled=False)
             await self.guard.succeeded(username)
             self.emit(username, ip, "success", mechanism)
             return AuthResult(success=True, auth_data=account.address.lower())

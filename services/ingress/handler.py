@@ -1,4 +1,4 @@
-"""The aiosmtpd handler: recipient policy at RCPT, and at DATA store → spool → publish → only then 250."""
+"""The aiosmtpd handler: recipient policy at RCPT, and at the end of DATA store → spool → publish → only then 250."""
 
 from __future__ import annotations
 
@@ -14,12 +14,14 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from schemas.events import MailInfo, MailReceived
 from schemas.registry import RECEIVED
 from services.common import logging as log
-from services.common.blobstore import BlobStore
+from services.common.blobstore import StreamingBlobStore
 from services.common.bus import Publisher, PublishError
 from services.common.directory import Directory
 from services.common.spool import Spool
 from services.ingress import replies
+from services.ingress.ratelimit import ClientLimits
 from services.ingress.received import received_header, summary
+from services.ingress.streaming import Draft
 
 logger = log.get(__name__)
 
@@ -40,7 +42,11 @@ def domain_of(address: str) -> str:
 class IngressHandler:
     """Decides per recipient, then makes accepted mail durable before saying so."""
 
-    def __init__(self, directory: Directory, blobs: BlobStore, spool: Spool, publisher: Publisher,
+    # Set by the wiring: per-IP limits apply on MX only (a whole office behind one NAT address submits).
+    limits: ClientLimits | None = None
+    max_recipients = 100
+
+    def __init__(self, directory: Directory, blobs: StreamingBlobStore, spool: Spool, publisher: Publisher,
                  hostname: str, listener: str = "mx"):
         self.directory = directory
         self.blobs = blobs
@@ -63,12 +69,18 @@ class IngressHandler:
                           mail_options: list[str]) -> str:
         if self.closing:
             return replies.SHUTTING_DOWN
+        if self.limits is not None:
+            refusal = await self.limits.refuse_message(peer_ip(session))
+            if refusal:
+                return refusal
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return replies.MAIL_OK
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           rcpt_options: list[str]) -> str:
+        if len(envelope.rcpt_tos) >= self.max_recipients:
+            return replies.TOO_MANY_RECIPIENTS
         if "@" not in address or address.startswith("@") or address.endswith("@"):
             return replies.BAD_ADDRESS.format(address=address)
         try:
@@ -98,19 +110,32 @@ class IngressHandler:
         # MX takes no AUTH, so mail for a foreign domain would make us an open relay.
         return replies.RELAY_DENIED.format(domain=domain)
 
-    async def refuse_content(self, session: Session, envelope: Envelope, raw: bytes) -> str | None:
-        """A listener's check of the message itself at the end of DATA; MX has none."""
+    async def refuse_content(self, session: Session, envelope: Envelope, head: bytes) -> str | None:
+        """A listener's check of the message itself at the end of DATA, given its start (the header block).
+
+        MX has none."""
         return None
 
     async def origin(self, session: Session, envelope: Envelope) -> dict[str, Any]:
         """Who sent the message, as MailInfo fields; mail on MX comes from the world."""
         return {"authenticated_as": None, "sender_unit": None, "direction": "inbound"}
 
+    def open_message(self, session: Session, envelope: Envelope) -> Draft:
+        """At DATA start: the queue id, and the blob begun with the Received header as its first lines."""
+        message_id = new_message_id()
+        trace = received_header(session.host_name or "", peer_ip(session), self.hostname, message_id,
+                                list(envelope.rcpt_tos), envelope.smtp_utf8, tls=session.ssl is not None,
+                                authenticated=bool(session.authenticated))
+        return Draft(message_id, self.blobs.writer(), trace)
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        draft = getattr(envelope, "draft", None)
+        if draft is None:
+            raise TypeError("ingress needs the streaming SMTP class (services.ingress.streaming.StreamingSMTP)")
         self.in_flight += 1
         self.idle.clear()
         try:
-            return await self._accept(session, envelope)
+            return await self._accept(session, envelope, draft)
         finally:
             self.in_flight -= 1
             if self.in_flight == 0:
@@ -124,19 +149,14 @@ class IngressHandler:
                 return replies.TOO_BIG_FOR.format(size=size, limit=account.limits.max_message_bytes, address=rcpt)
         return None
 
-    async def _accept(self, session: Session, envelope: Envelope) -> str:
-        raw: bytes = envelope.original_content or b""
-        message_id = new_message_id()
+    async def _accept(self, session: Session, envelope: Envelope, draft: Draft) -> str:
+        message_id, head = draft.message_id, bytes(draft.head)
         client_ip = peer_ip(session)
-        refusal = await self.refuse_content(session, envelope, raw) or await self._too_big(envelope, len(raw))
+        refusal = await self.refuse_content(session, envelope, head) or await self._too_big(envelope, draft.size)
         if refusal:
             return refusal
         origin = await self.origin(session, envelope)
-        trace = received_header(session.host_name or "", client_ip, self.hostname, message_id,
-                                list(envelope.rcpt_tos), envelope.smtp_utf8, tls=session.ssl is not None,
-                                authenticated=bool(session.authenticated))
-        stored = trace + raw
-        blob = await asyncio.to_thread(self.blobs.put, stored)
+        blob = await draft.commit()
         mail_from = envelope.mail_from or ""
         event = MailReceived(
             producer="ingress",
@@ -146,14 +166,14 @@ class IngressHandler:
                 mail_from=mail_from,
                 rcpt_to=list(envelope.rcpt_tos),
                 blob=blob,
-                size=len(raw),
+                size=draft.size,
                 listener=self.listener,
                 client_ip=client_ip,
                 client_helo=session.host_name or "",
                 smtputf8=envelope.smtp_utf8,
                 sender_domain=domain_of(mail_from) if mail_from else "",
                 received_at=datetime.now(UTC),
-                **summary(raw),
+                **summary(head),
                 **origin,
             ),
         )
@@ -165,7 +185,7 @@ class IngressHandler:
             await asyncio.to_thread(self.spool.discard, message_id)
             logger.warning("publish_failed", message_id=message_id, error=str(exc))
             return replies.NOT_DURABLE
-        logger.info("mail_accepted", message_id=message_id, size=len(raw), rcpt_count=len(envelope.rcpt_tos),
+        logger.info("mail_accepted", message_id=message_id, size=draft.size, rcpt_count=len(envelope.rcpt_tos),
                     client_ip=client_ip, blob=blob.sha256)
         return replies.OK_QUEUED.format(message_id=message_id)
 

@@ -38,3 +38,31 @@ class IngressSettings(BaseSettings):
     auth_lock_seconds: float = Field(
         900.0, description="How long a locked username or IP gets 535 5.7.8 even with the right password."
     )
+    # Loopback load in the repository stays below these: tests/e2e sends 40 messages on one connection,
+    # bench/pipeline.py 300 messages over 4 connections in well under a minute.
+    max_connections_per_ip: int = Field(
+        20, description="Concurrent MX connections one client IP may hold, over all replicas (R22); more get 421."
+    )
+    max_connections_per_minute: int = Field(
+        60, description="MX connections one client IP may open within a sliding minute (R22); more get 421."
+    )
+    max_messages_per_minute: int = Field(
+        600, description="Messages (counted at MAIL) one client IP may start on MX within a sliding minute; "
+                         "more get 451 4.7.1."
+    )
+    max_recipients_per_message: int = Field(
+        100, description="RCPTs accepted per message (RFC 5321's minimum); more get 452 4.5.3."
+    )
+    connection_lease: float = Field(
+        900.0, description="Longest a connection counts against its IP's concurrency limit, so a crashed "
+                           "replica's connections stop counting."
+    )
+    timezone: str = Field(
+        "Asia/Ho_Chi_Minh", description="The province's time zone: accounts' allowed hours and the day of the cap."
+    )
+    max_messages_per_account_per_day: int = Field(
+        500, description="Messages one account may submit per local day before its sending is locked (R22)."
+    )
+    workers: int = Field(
+        1, ge=1, description="Processes sharing the SMTP ports with SO_REUSEPORT (`govmail ingress --workers N`)."
+    )

@@ -55,6 +55,20 @@ class AccountIn(BaseModel):
     service_class: str = Field(DEFAULT_CLASS, description="basic or standard.")
 
 
+class RestrictionsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    allowed_networks: list[str] | None = Field(
+        None, description="CIDRs (IPv4/IPv6) the account may log in from; [] = anywhere."
+    )
+    allowed_hours: str | None = Field(
+        None, description="'HH:MM-HH:MM' in the province's time zone, may cross midnight; '' = any time."
+    )
+    allowed_clients: list[str] | None = Field(
+        None, description="Client types allowed: smtp, imap, pop3, webmail; [] = all."
+    )
+
+
 def problem(status: int, slug: str, title: str, detail: str, **extensions: Any) -> web.Response:
     body = {"type": PROBLEM_TYPE + slug, "title": title, "status": status, "detail": detail, **extensions}
     return web.Response(
@@ -176,6 +190,21 @@ class AdminApi:
         account = await self.lifecycle.show_account(_admin(request), request.match_info["address"])
         return _json(public(account))
 
+    async def restrict_account(self, request: web.Request) -> web.Response:
+        body = await read_body(request, RestrictionsIn)
+        account = await self.lifecycle.restrict_account(
+            _admin(request),
+            request.match_info["address"],
+            networks=body.allowed_networks,
+            hours=body.allowed_hours,
+            clients=body.allowed_clients,
+        )
+        return _json(public(account))
+
+    async def unlock_sending(self, request: web.Request) -> web.Response:
+        account = await self.lifecycle.unlock_sending(_admin(request), request.match_info["address"])
+        return _json(public(account))
+
 
 def make_app(lifecycle: Lifecycle) -> web.Application:
     api = AdminApi(lifecycle)
@@ -188,4 +217,6 @@ def make_app(lifecycle: Lifecycle) -> web.Application:
     app.router.add_get("/units", api.list_units)
     app.router.add_post("/accounts", api.create_account)
     app.router.add_get("/accounts/{address}", api.show_account)
+    app.router.add_patch("/accounts/{address}/restrictions", api.restrict_account)
+    app.router.add_post("/accounts/{address}/unlock-sending", api.unlock_sending)
     return app

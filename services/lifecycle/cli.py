@@ -72,7 +72,13 @@ def _quote(segment: str) -> str:
 
 
 def _fields(data: dict[str, Any]) -> list[str]:
-    return [f"{key}: {'' if value is None else value}" for key, value in data.items()]
+    return [f"{key}: {_text(value)}" for key, value in data.items()]
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
 
 
 # Each command returns what it got (printed with --json) and the lines to print otherwise.
@@ -126,6 +132,38 @@ def account_create(client: AdminClient, args: argparse.Namespace) -> Output:
 def account_show(client: AdminClient, args: argparse.Namespace) -> Output:
     account = client.call("GET", "/accounts/" + _quote(args.address))
     return account, _fields(account)
+
+
+def _list(text: str | None) -> list[str] | None:
+    return None if text is None else [item.strip() for item in text.split(",") if item.strip()]
+
+
+def account_restrict(client: AdminClient, args: argparse.Namespace) -> Output:
+    body: dict[str, Any] = {}
+    if args.networks is not None:
+        body["allowed_networks"] = _list(args.networks)
+    if args.hours is not None:
+        body["allowed_hours"] = args.hours
+    if args.clients is not None:
+        body["allowed_clients"] = _list(args.clients)
+    if not body:
+        raise CommandError("give at least one of --networks, --hours, --clients")
+    account = client.call("PATCH", f"/accounts/{_quote(args.address)}/restrictions", body)
+    return account, _restrictions(account)
+
+
+def account_unlock_sending(client: AdminClient, args: argparse.Namespace) -> Output:
+    account = client.call("POST", f"/accounts/{_quote(args.address)}/unlock-sending", {})
+    return account, [f"sending unlocked: {account['address']}"]
+
+
+def _restrictions(account: dict[str, Any]) -> list[str]:
+    return [
+        f"address: {account['address']}",
+        f"allowed_networks: {','.join(account['allowed_networks']) or 'anywhere'}",
+        f"allowed_hours: {account['allowed_hours'] or 'any time'}",
+        f"allowed_clients: {','.join(account['allowed_clients']) or 'all'}",
+    ]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -183,6 +221,15 @@ def parser() -> argparse.ArgumentParser:
     p = account.add_parser("show", parents=[common], help="show an account (never its password)")
     p.add_argument("address")
     p.set_defaults(run=account_show)
+    p = account.add_parser("restrict", parents=[common], help="limit where, when and how an account logs in")
+    p.add_argument("address")
+    p.add_argument("--networks", help='CIDRs, comma-separated, e.g. 10.0.0.0/8,2001:db8::/32 ("" = anywhere)')
+    p.add_argument("--hours", help='HH:MM-HH:MM in the province\'s time zone, e.g. 07:00-19:00 ("" = any time)')
+    p.add_argument("--clients", help='client types, comma-separated: smtp,imap,pop3,webmail ("" = all)')
+    p.set_defaults(run=account_restrict)
+    p = account.add_parser("unlock-sending", parents=[common], help="let an account send again after the daily cap")
+    p.add_argument("address")
+    p.set_defaults(run=account_unlock_sending)
     return top
 
 

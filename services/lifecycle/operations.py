@@ -13,6 +13,7 @@ from schemas.events import AccountEvent, AdminAudit, new_event_id, utcnow
 from schemas.registry import ACCOUNTS, AUDIT
 from services.common import logging as log
 from services.common.directory import SERVICE_CLASSES, Account, Domain, Unit
+from services.ingress import restrictions
 from services.lifecycle import naming
 from services.lifecycle.contract import DEFAULT_SCHEME, SCHEMES, UNIT_KINDS
 from services.lifecycle.errors import Conflict, InvalidInput, LifecycleError, NotFound, UnknownReference
@@ -249,3 +250,51 @@ class Lifecycle:
             # Reading someone's directory record is an administrator action too (R27).
             await self.store.queue([self._audit(trace_id, admin, "account.show", account.address)])
             return account
+
+    async def restrict_account(
+        self,
+        admin: str,
+        address: str,
+        networks: list[str] | None = None,
+        hours: str | None = None,
+        clients: list[str] | None = None,
+    ) -> Account:
+        """Set where, when and with which clients an account may log in (R24); None leaves one as it is, empty lifts it."""
+        async with self._action(admin, "account.restrict", address) as trace_id:
+            changes: dict[str, object] = {}
+            try:
+                if networks is not None:
+                    changes["allowed_networks"] = restrictions.parse_networks(networks)
+                if hours is not None:
+                    changes["allowed_hours"] = restrictions.format_hours(restrictions.parse_hours(hours))
+                if clients is not None:
+                    changes["allowed_clients"] = restrictions.parse_clients(clients)
+            except ValueError as exc:
+                raise InvalidInput(str(exc)) from None
+            if not changes:
+                raise InvalidInput("nothing to change: give allowed_networks, allowed_hours or allowed_clients")
+            return await self._update(trace_id, admin, address, "account.restrict", changes)
+
+    async def unlock_sending(self, admin: str, address: str) -> Account:
+        """Let an account send again after the daily outbound cap locked it (R22)."""
+        async with self._action(admin, "account.unlock_sending", address) as trace_id:
+            return await self._update(trace_id, admin, address, "account.unlock_sending", {"sending_locked": False})
+
+    async def _update(
+        self, trace_id: str, admin: str, address: str, action: str, changes: dict[str, object]
+    ) -> Account:
+        account = await self.store.account(address)
+        if account is None:
+            raise NotFound(f"account {address} does not exist")
+        updated = account.model_copy(update=changes)
+        fields = {name: value for name, value in updated.to_redis().items() if name in changes}
+        events = [
+            self._change(
+                trace_id, admin, "account_updated", account.domain, address=account.address, details=changes
+            ),
+            self._audit(trace_id, admin, action, account.address, **changes),
+        ]
+        if not await self.store.update_account(account.address, fields, events):
+            raise NotFound(f"account {address} does not exist")
+        logger.info("account_updated", address=account.address, action=action, admin=admin)
+        return updated

@@ -46,6 +46,18 @@ return 1
 """
 
 
+# Changes fields of an existing record and queues its events in one step.
+#   KEYS: record, outbox.  ARGV: number of fields, field/value pairs…, outbox entries…
+#   Returns 1 changed, 0 no such record.
+_UPDATE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local nfields = tonumber(ARGV[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2, 1 + 2 * nfields))
+for i = 2 + 2 * nfields, #ARGV do redis.call('LPUSH', KEYS[2], ARGV[i]) end
+return 1
+"""
+
+
 @dataclass
 class Requirement:
     """Something that must exist for a record to be created, and what to say when it does not."""
@@ -83,6 +95,7 @@ class AccountStore(RedisDirectory):
     def __init__(self, client: aioredis.Redis):
         super().__init__(client)
         self._create = client.register_script(_CREATE)
+        self._update = client.register_script(_UPDATE)
 
     async def create(self, record: NewRecord) -> bool:
         """True when created; False when it already exists. UnknownReference when a requirement is missing."""
@@ -132,6 +145,11 @@ class AccountStore(RedisDirectory):
             requires,
         )
         return await self.create(record)
+
+    async def update_account(self, address: str, fields: dict[str, str], events: list[str]) -> bool:
+        """Set fields of an existing account with their events; False when there is no such account."""
+        pairs = [part for item in fields.items() for part in item]
+        return bool(await self._update(keys=[account_key(address), OUTBOX], args=[len(fields), *pairs, *events]))
 
     async def queue(self, events: list[str]) -> None:
         """Queue events that go with no change (audit of a refused or read-only action)."""

@@ -42,11 +42,16 @@ def directory(redis_client) -> None:
 
 
 def start_ingress(env: dict[str, str]) -> subprocess.Popen:
-    proc = subprocess.Popen(govmail_command("ingress"), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    marker = Path(env["GOVMAIL_DATA_DIR"]) / "run" / "ready" / "ingress"
+    # Logs go to a file: a pipe nobody reads fills up and blocks the service mid-test.
+    data = Path(env["GOVMAIL_DATA_DIR"])
+    data.mkdir(parents=True, exist_ok=True)
+    log = data / "ingress.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(govmail_command("ingress"), env=env, stdout=out, stderr=subprocess.STDOUT)
+    marker = data / "run" / "ready" / "ingress"
     deadline = time.monotonic() + 60
     while not (marker.exists() and marker.read_text() == str(proc.pid)):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode() if proc.stdout else ""
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
         time.sleep(0.1)
     return proc
 
