@@ -12,8 +12,9 @@ def configure(service: str, level: str = "info") -> structlog.stdlib.BoundLogger
     """Log one JSON object per line to stderr, every line tagged with the service name."""
     numeric = getattr(logging, level.upper(), logging.INFO)
     logging.basicConfig(stream=sys.stderr, level=numeric, format="%(message)s")
-    # Libraries (aiokafka, faust) are chatty at INFO about every reconnect attempt.
-    for noisy in ("aiokafka", "faust", "mode", "kafka"):
+    # Libraries are chatty at INFO (aiokafka and faust about every reconnect, aiosmtpd
+    # ("mail.log") about every SMTP command), and their plain-text lines would break the JSON log.
+    for noisy in ("aiokafka", "faust", "mode", "kafka", "mail.log"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     structlog.configure(
         processors=[
@@ -24,7 +25,9 @@ def configure(service: str, level: str = "info") -> structlog.stdlib.BoundLogger
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # One write per line (message and newline together), so processes sharing a log file never
+        # interleave inside a line.
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service)

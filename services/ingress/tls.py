@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import ipaddress
 import os
 import ssl
@@ -50,10 +51,16 @@ def self_signed(hostname: str, cert_path: Path, key_path: Path, days: int = 3650
 def server_context(cert: Path | None, key: Path | None, data_dir: Path, hostname: str) -> ssl.SSLContext:
     """TLS for STARTTLS: configured files win; otherwise `<data>/tls/ingress.{crt,key}`, generated once and reused."""
     if cert is None or key is None:
-        cert, key = data_dir / "tls" / "ingress.crt", data_dir / "tls" / "ingress.key"
-        if not (cert.exists() and key.exists()):
-            self_signed(hostname, cert, key)
-            logger.warning("tls_self_signed_created", cert=str(cert), hostname=hostname)
+        folder = data_dir / "tls"
+        cert, key = folder / "ingress.crt", folder / "ingress.key"
+        folder.mkdir(parents=True, exist_ok=True)
+        # Workers and replicas start together: one makes the pair, the others wait and reuse it,
+        # so no process loads a certificate with another process's key.
+        with open(folder / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (cert.exists() and key.exists()):
+                self_signed(hostname, cert, key)
+                logger.warning("tls_self_signed_created", cert=str(cert), hostname=hostname)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert, key)

@@ -161,7 +161,8 @@ def test_connection_lost_during_data_leaves_no_temp_file(ingress) -> None:
 def test_two_workers_serve_one_port_and_stop_on_sigterm(platform_env, directory, tmp_path) -> None:
     env = dict(platform_env, INGRESS_WORKERS="2")
     log_path = tmp_path / "ingress.log"
-    with log_path.open("wb") as out:
+    # Append mode: both workers write to this file, and O_APPEND keeps their lines whole.
+    with log_path.open("ab") as out:
         proc = subprocess.Popen(govmail_command("ingress"), env=env, stdout=out, stderr=subprocess.STDOUT)
     ready_dir = Path(env["GOVMAIL_DATA_DIR"]) / "run" / "ready"
     try:
