@@ -49,6 +49,8 @@ DEFAULT_CLASS = "standard"
 class Domain(BaseModel):
     name: str
     scheme: str = "tiengiang"
+    # Comma-separated collision steps for personal addresses; "" = the scheme's default (lifecycle naming).
+    collisions: str = ""
     created_at: str = ""
 
 
@@ -111,6 +113,7 @@ def _redis_value(value: object) -> str:
 class Directory(Protocol):
     async def is_local_domain(self, domain: str) -> bool: ...
     async def account(self, address: str) -> Account | None: ...
+    async def recipient(self, address: str) -> tuple[bool, Account | None]: ...
 
 
 class RedisDirectory:
@@ -132,6 +135,14 @@ class RedisDirectory:
     async def account(self, address: str) -> Account | None:
         raw = await self.redis.hgetall(account_key(address))
         return Account.from_redis(raw) if raw else None
+
+    async def recipient(self, address: str) -> tuple[bool, Account | None]:
+        """Whether the address's domain is ours, and its account: one round trip for the RCPT check."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.sismember(DOMAINS, address.rpartition("@")[2].lower())
+            pipe.hgetall(account_key(address))
+            local, raw = await pipe.execute()
+        return bool(local), (Account.from_redis(raw) if raw else None)
 
     async def unit(self, domain: str, code: str) -> Unit | None:
         raw = await self.redis.hgetall(unit_key(domain, code))

@@ -21,7 +21,7 @@ from services.common.spool import Spool
 from services.ingress import replies
 from services.ingress.ratelimit import ClientLimits
 from services.ingress.received import received_header, summary
-from services.ingress.streaming import Draft
+from services.ingress.streaming import Draft, DraftEnvelope
 
 logger = log.get(__name__)
 
@@ -84,7 +84,7 @@ class IngressHandler:
         if "@" not in address or address.startswith("@") or address.endswith("@"):
             return replies.BAD_ADDRESS.format(address=address)
         try:
-            refusal = await self.refuse_recipient(address)
+            refusal = await self.refuse_recipient(address, envelope)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             logger.warning("directory_unavailable", error=str(exc))
             return replies.DIRECTORY_DOWN
@@ -94,16 +94,17 @@ class IngressHandler:
         envelope.rcpt_options.extend(rcpt_options)
         return replies.RCPT_OK
 
-    async def refuse_recipient(self, address: str) -> str | None:
+    async def refuse_recipient(self, address: str, envelope: Envelope) -> str | None:
         """The reply refusing `address`, or None when it may receive mail here."""
         domain = domain_of(address)
-        if not await self.directory.is_local_domain(domain):
+        local, account = await self.directory.recipient(address)
+        if not local:
             return self.foreign_domain(domain)
-        account = await self.directory.account(address)
         if account is None or account.status == "deleted":
             return replies.USER_UNKNOWN.format(address=address)
         if account.status == "locked":
             return replies.MAILBOX_DISABLED.format(address=address)
+        envelope.size_limits[address] = account.limits.max_message_bytes
         return None
 
     def foreign_domain(self, domain: str) -> str:
@@ -141,18 +142,18 @@ class IngressHandler:
             if self.in_flight == 0:
                 self.idle.set()
 
-    async def _too_big(self, envelope: Envelope, size: int) -> str | None:
+    @staticmethod
+    def _too_big(envelope: DraftEnvelope, size: int) -> str | None:
         """The recipient's service class sets the largest message it may receive (R12)."""
-        for rcpt in envelope.rcpt_tos:
-            account = await self.directory.account(rcpt)
-            if account is not None and size > account.limits.max_message_bytes:
-                return replies.TOO_BIG_FOR.format(size=size, limit=account.limits.max_message_bytes, address=rcpt)
+        for rcpt, limit in envelope.size_limits.items():
+            if size > limit:
+                return replies.TOO_BIG_FOR.format(size=size, limit=limit, address=rcpt)
         return None
 
     async def _accept(self, session: Session, envelope: Envelope, draft: Draft) -> str:
         message_id, head = draft.message_id, bytes(draft.head)
         client_ip = peer_ip(session)
-        refusal = await self.refuse_content(session, envelope, head) or await self._too_big(envelope, draft.size)
+        refusal = await self.refuse_content(session, envelope, head) or self._too_big(envelope, draft.size)
         if refusal:
             return refusal
         origin = await self.origin(session, envelope)

@@ -75,11 +75,13 @@ class Draft:
 
 
 class DraftEnvelope(Envelope):
-    """The envelope, plus the message received in this DATA (None before its end)."""
+    """The envelope, plus the message received in this DATA (None before its end) and, per accepted
+    recipient, the largest message its service class takes (learnt at RCPT, checked after DATA)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.draft: Draft | None = None
+        self.size_limits: dict[str, int] = {}
 
 
 class _State(enum.Enum):

@@ -30,13 +30,21 @@ class DomainIn(BaseModel):
 
     name: str = Field(description="Domain name, e.g. 'tiengiang.gov.vn'.")
     scheme: str = Field(DEFAULT_SCHEME, description="Address scheme: tiengiang, backan or pinyin.")
+    collisions: list[str] | None = Field(
+        None,
+        description="Collision steps for personal addresses, in order, from full, family_initial, initials, "
+        "given_initials, year, number; omitted = the scheme's default.",
+    )
 
 
 class UnitIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     domain: str
-    code: str = Field(description="Short code used in addresses, e.g. 'stttt'.")
+    code: str = Field(
+        description="Short code, e.g. 'stttt'; the unit's address part, except where the scheme uses the folded "
+        "name (districts and communes in tiengiang/pinyin, communes in backan)."
+    )
     name: str = Field(description="Full name of the unit.")
     parent: str = Field("", description="Code of the parent unit, if any.")
     kind: str = Field("unit", description="unit, agency, department, division, district or commune.")
@@ -50,7 +58,7 @@ class AccountIn(BaseModel):
     unit: str = Field("", description="Code of the unit the mailbox belongs to.")
     birth_year: int | None = Field(None, description="Used by the address rules on a name collision.")
     unit_mailbox: bool = Field(
-        False, description="The unit's own mailbox (address = unit code) instead of a person's."
+        False, description="The unit's own mailbox (address made from the unit tree) instead of a person's."
     )
     service_class: str = Field(DEFAULT_CLASS, description="basic or standard.")
 
@@ -153,7 +161,7 @@ class AdminApi:
 
     async def add_domain(self, request: web.Request) -> web.Response:
         body = await read_body(request, DomainIn)
-        domain = await self.lifecycle.add_domain(_admin(request), body.name, body.scheme)
+        domain = await self.lifecycle.add_domain(_admin(request), body.name, body.scheme, body.collisions)
         return _json(domain.model_dump(), 201, {"Location": f"/domains/{domain.name}"})
 
     async def list_domains(self, request: web.Request) -> web.Response:

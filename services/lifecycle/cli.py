@@ -86,7 +86,10 @@ Output = tuple[Any, list[str]]
 
 
 def domain_add(client: AdminClient, args: argparse.Namespace) -> Output:
-    domain = client.call("POST", "/domains", {"name": args.domain, "scheme": args.scheme})
+    body: dict[str, Any] = {"name": args.domain, "scheme": args.scheme}
+    if args.collisions:
+        body["collisions"] = args.collisions.split(",")
+    domain = client.call("POST", "/domains", body)
     return domain, [f"domain added: {domain['name']} (scheme {domain['scheme']})"]
 
 
@@ -189,6 +192,11 @@ def parser() -> argparse.ArgumentParser:
     p = domain.add_parser("add", parents=[common], help="add a local mail domain")
     p.add_argument("domain")
     p.add_argument("--scheme", choices=SCHEMES, default=DEFAULT_SCHEME, help="address rules for this domain")
+    p.add_argument(
+        "--collisions",
+        default="",
+        help="collision steps for personal addresses, comma-separated, e.g. full,initials,year,number",
+    )
     p.set_defaults(run=domain_add)
     p = domain.add_parser("list", parents=[common], help="list the local domains")
     p.set_defaults(run=domain_list)
@@ -215,7 +223,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--unit", help="code of the unit the mailbox belongs to")
     p.add_argument("--birth-year", type=int, help="used by the address rules when the name is taken")
-    p.add_argument("--unit-mailbox", action="store_true", help="the unit's own mailbox (address = unit code)")
+    p.add_argument("--unit-mailbox", action="store_true", help="the unit's own mailbox (address made from the unit tree)")
     p.add_argument("--class", dest="service_class", choices=sorted(SERVICE_CLASSES), default="standard")
     p.set_defaults(run=account_create)
     p = account.add_parser("show", parents=[common], help="show an account (never its password)")

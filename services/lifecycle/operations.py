@@ -97,15 +97,21 @@ class Lifecycle:
             raise
         self.notify()
 
-    async def add_domain(self, admin: str, name: str, scheme: str = DEFAULT_SCHEME) -> Domain:
+    async def add_domain(
+        self, admin: str, name: str, scheme: str = DEFAULT_SCHEME, collisions: list[str] | None = None
+    ) -> Domain:
         async with self._action(admin, "domain.add", name) as trace_id:
             name = normalize_domain(name)
             if scheme not in SCHEMES:
                 raise InvalidInput(f"unknown naming scheme {scheme!r}; known: {', '.join(SCHEMES)}")
-            domain = Domain(name=name, scheme=scheme, created_at=_now())
+            # Kept only when configured, so a domain without it follows its scheme's default.
+            steps = ",".join(naming.collision_steps(scheme, collisions)) if collisions else ""
+            domain = Domain(name=name, scheme=scheme, collisions=steps, created_at=_now())
             events = [
-                self._change(trace_id, admin, "domain_added", name, details={"scheme": scheme}),
-                self._audit(trace_id, admin, "domain.add", name, scheme=scheme),
+                self._change(
+                    trace_id, admin, "domain_added", name, details={"scheme": scheme, "collisions": steps}
+                ),
+                self._audit(trace_id, admin, "domain.add", name, scheme=scheme, collisions=steps),
             ]
             if not await self.store.add_domain(domain, events):
                 raise Conflict(f"domain {name} already exists")
@@ -185,9 +191,15 @@ class Lifecycle:
                 raise InvalidInput(f"birth year {birth_year} is not plausible")
             name = clean_name(name)
             if unit_mailbox:
-                candidates, kind, name = await self._unit_mailbox(found.name, unit, name)
+                candidates, kind, name = await self._unit_mailbox(found, unit, name)
             else:
-                candidates, kind = naming.person_candidates(found.scheme, name, birth_year), "personal"
+                # 004 art. 4.1b allows anhnv and anhnv.tt; here a person filed under a unit gets the
+                # unit's mailbox as suffix (anhnv.tt) and one without a unit the bare form (anhnv).
+                unitbox = await self._unit_localpart(found, unit) if unit and found.scheme == "backan" else ""
+                candidates = naming.person_candidates(
+                    found.scheme, name, birth_year, unitbox=unitbox, steps=found.collisions
+                )
+                kind = "personal"
             password = generate_password(self.password_length)
             password_hash = await asyncio.to_thread(hash_password, password)
             for _, localpart in zip(range(MAX_ADDRESS_ATTEMPTS), candidates, strict=False):
@@ -234,13 +246,28 @@ class Lifecycle:
                     raise Conflict(f"{address} already exists")
             raise Conflict(f"no free address for {name!r} in {found.name}")
 
-    async def _unit_mailbox(self, domain: str, code: str, name: str) -> tuple[list[str], str, str]:
+    async def _unit_mailbox(self, domain: Domain, code: str, name: str) -> tuple[list[str], str, str]:
         if not code:
             raise InvalidInput("a unit mailbox needs the unit's code")
-        found = await self.store.unit(domain, code)
+        found = await self.store.unit(domain.name, code)
         if found is None:
-            raise UnknownReference(f"unit {code!r} does not exist in {domain}")
-        return [code], "unit", name or found.name
+            raise UnknownReference(f"unit {code!r} does not exist in {domain.name}")
+        return [await self._unit_localpart(domain, code)], "unit", name or found.name
+
+    async def _unit_localpart(self, domain: Domain, code: str) -> str:
+        """The local part of a unit's mailbox, made from the unit and its ancestors by the domain's scheme."""
+        chain: list[tuple[str, str, str]] = []
+        seen: set[str] = set()
+        while code:
+            unit = await self.store.unit(domain.name, code)
+            if unit is None:
+                raise UnknownReference(f"unit {code!r} does not exist in {domain.name}")
+            if code in seen:  # the store refuses cycles; this guards against hand-edited records
+                raise InvalidInput(f"unit {code!r} is its own ancestor in {domain.name}")
+            seen.add(code)
+            chain.insert(0, (unit.kind, unit.code, unit.name))
+            code = unit.parent
+        return naming.unit_localpart(domain.scheme, chain)
 
     async def show_account(self, admin: str, address: str) -> Account:
         async with self._action(admin, "account.show", address) as trace_id:

@@ -18,6 +18,7 @@ from services.common.consumer import BreakerTripped, ConsumerRunner, DlqBreaker,
 from services.common.faust_app import make_app
 from services.common.settings import PlatformSettings
 from services.scanner import config as scanner_config
+from services.scanner.checks import bayes
 from services.scanner.handler import ScanHandler
 from services.scanner.pipeline import Pipeline
 from services.scanner.settings import ScannerSettings
@@ -32,6 +33,8 @@ EXIT_BREAKER = 3
 def build(platform: PlatformSettings, settings: ScannerSettings) -> faust.App:
     """Raises config.ConfigError before anything connects when the configuration is unusable."""
     pipeline = Pipeline(scanner_config.load(settings.config), budget=settings.check_timeout)
+    # Loaded now, not on the first message, so that message's checks keep their whole time budget.
+    bayes.load()
     app = make_app("scanner", platform, web_port=platform.health_port_base + 0)
     topic = app.topic(RECEIVED, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 

@@ -1,14 +1,18 @@
-"""`govmail scanner`: run the scanner service, or (later) train its classifier."""
+"""`govmail scanner`: run the scanner service, or train its spam classifier."""
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
+from pathlib import Path
 
 from services.common import logging as log
 from services.common.settings import PlatformSettings
 from services.common.worker import run_worker
+from services.scanner import corpus
 from services.scanner.app import build
+from services.scanner.classifier import training
 from services.scanner.config import ConfigError
 from services.scanner.settings import ScannerSettings
 
@@ -20,8 +24,52 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="govmail scanner", description="The scanner service: spam and virus checks.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("run", help="consume mail.received.v1 and publish verdicts (the default)")
-    sub.add_parser("train", help="train the spam classifier (not available yet)")
+    train = sub.add_parser("train", help="train the spam classifier and write its model file")
+    train.add_argument("--out", type=Path, default=None,
+                       help=f"model file (default ${training.MODEL_ENV}, else <data dir>/scanner/bayes-model.json.gz)")
+    train.add_argument("--feedback", type=Path, action="append", default=[], metavar="DIR",
+                       help="a province's corrections, DIR/spam/*.eml and DIR/ham/*.eml (repeatable)")
+    train.add_argument("--corpus", default=None, metavar="DIR|none",
+                       help="root of the SpamAssassin groups (default $GOVMAIL_CORPUS_DIR or .cache/spam-assassin); "
+                       "'none' trains on feedback alone")
+    train.add_argument("--all", action="store_true",
+                       help="train on the whole corpus groups instead of leaving out the 20 %% held out for measuring")
     return p
+
+
+def train(args: argparse.Namespace) -> int:
+    platform = PlatformSettings()
+    logger = log.configure("scanner", platform.log_level)
+    out = args.out or training.default_model_path()
+    sources: list = []
+    groups: list[str] = []
+    if args.corpus != "none":
+        root = Path(args.corpus) if args.corpus else None
+        groups = [training.SPAM_GROUP, training.HAM_GROUP]
+        if args.all:
+            sources.append(training.Labelled(name, raw, group == training.SPAM_GROUP)
+                           for group in groups for name, raw in corpus.messages(group, root))
+        else:
+            sources.append(training.corpus_split(root))
+    for folder in args.feedback:
+        if not folder.is_dir():
+            logger.error("feedback_missing", path=str(folder))
+            return EXIT_USAGE
+        sources.append(training.feedback(folder))
+    metadata = {"corpus_groups": groups, "split": "all" if args.all else f"sha256(name) % 100 < {training.TRAIN_PERCENT}",
+                "feedback": [str(f) for f in args.feedback]}
+    try:
+        model = training.train(itertools.chain(*sources), metadata)
+    except corpus.CorpusMissing as exc:
+        logger.error("corpus_missing", error=str(exc))
+        return EXIT_USAGE
+    if not model.spam or not model.ham:
+        logger.error("training_set_one_sided", spam=model.spam, ham=model.ham)
+        return EXIT_USAGE
+    model.save(out)
+    logger.info("bayes_model_written", path=str(out), spam=model.spam, ham=model.ham, tokens=len(model.counts),
+                content_hash=model.content_hash())
+    return 0
 
 
 def run() -> int:
@@ -41,12 +89,7 @@ def run() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = parser()
-    # `train` will take its own options (corpus, output); until it exists, any are accepted.
-    args, extra = p.parse_known_args(sys.argv[1:] if argv is None else argv)
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == "train":
-        print("govmail scanner train: not available yet (the classifier comes with issue 4)", file=sys.stderr)
-        return EXIT_USAGE
-    if extra:
-        p.error(f"unrecognized arguments: {' '.join(extra)}")
+        return train(args)
     return run()

@@ -30,6 +30,18 @@ def test_message_stays_until_every_recipient_is_finished(tmp_path: Path) -> None
     assert spool.finish("m1", "张伟@tiengiang.gov.vn") is True  # a replayed outcome is harmless
 
 
+def test_accepting_costs_one_file_and_finishing_leaves_nothing(tmp_path: Path) -> None:
+    blobs = FileBlobStore(tmp_path / "blobs")
+    spool = Spool(tmp_path / "spool")
+    spool.record(received(blobs, "m3", ["lan@backan.gov.vn", "hung@backan.gov.vn"]))
+    assert sorted(p.name for p in spool.root.iterdir()) == ["m3.json"]
+    assert len(spool) == 1 and spool.is_pending("m3", "lan@backan.gov.vn")
+    spool.finish("m3", "lan@backan.gov.vn")
+    assert not spool.is_pending("m3", "lan@backan.gov.vn") and spool.is_pending("m3", "hung@backan.gov.vn")
+    spool.finish("m3", "hung@backan.gov.vn")
+    assert list(spool.root.iterdir()) == []
+
+
 def test_unfinished_respects_age_and_touch(tmp_path: Path) -> None:
     blobs = FileBlobStore(tmp_path / "blobs")
     spool = Spool(tmp_path / "spool")

@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+from services.common.spool import Spool
 from services.platform import infra
 
 
@@ -145,7 +146,7 @@ class Platform:
 
     def spool_size(self) -> int:
         spool = self.data_dir / "spool"
-        return sum(1 for _ in spool.iterdir()) if spool.exists() else 0
+        return len(Spool(spool)) if spool.exists() else 0
 
     def wait_spool_empty(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

@@ -28,7 +28,7 @@ async def test_sample_raises_its_symbols(pipeline: Pipeline, name: str) -> None:
     verdict = await pipeline.scan((SAMPLES / name).read_bytes())
     assert sorted(s.name for s in verdict.symbols) == sorted(EXPECTED[name]["symbols"])
     assert verdict.action == EXPECTED[name]["action"]
-    assert set(verdict.check_ms) == {"mime", "gtube", "eicar"}
+    assert set(verdict.check_ms) == {"mime", "gtube", "eicar", "bayes"}
 
 
 async def test_gtube_symbol_names_the_part(pipeline: Pipeline) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.scanner.check import Check
-from services.scanner.checks import eicar, gtube, mime
+from services.scanner.checks import bayes, eicar, gtube, mime
 
 CHECKS: tuple[Check, ...] = (
     # Structure first: its findings explain any oddity the content checks meet later.
@@ -12,4 +12,6 @@ CHECKS: tuple[Check, ...] = (
     # result is in even if a costlier check after them times out.
     gtube.CHECK,
     eicar.CHECK,
+    # Statistics last: the costliest, and only a hint (it never forces an action).
+    bayes.CHECK,
 )

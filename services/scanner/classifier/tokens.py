@@ -1,0 +1,129 @@
+"""Turns a parsed message into the set of tokens the classifier counts, for Vietnamese, Chinese and Latin text."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from email.utils import getaddresses, parseaddr
+
+from services.scanner.message import ParsedMail
+
+# Bump when tokens change: a model trained on other tokens would score nonsense.
+TOKENIZER_VERSION = 1
+MAX_TOKEN_CHARS = 40
+MAX_TOKENS = 3000  # distinct tokens per message; a huge message must not cost more than a big one
+MAX_TEXT_CHARS = 200_000  # of each text part; spam words sit near the top
+
+CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
+# A run of CJK characters, or a run of other word characters (letters, digits, joiners).
+PIECE = re.compile(rf"[{CJK}]+|[^\W{CJK}]+(?:['’.\-@$][^\W{CJK}]+)*")
+CJK_RUN = re.compile(rf"^[{CJK}]")
+SCRIPT_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+TAG = re.compile(r"<[^>]*>")
+URL_HOST = re.compile(r"(?:https?://|www\.)([A-Za-z0-9.\-]+)", re.IGNORECASE)
+HEADERS_BY_DOMAIN = ("from", "reply-to", "return-path", "sender")
+
+
+def fold(word: str) -> str:
+    """Vietnamese without its diacritics: many senders (and most spammers) type it that way."""
+    stripped = "".join(c for c in unicodedata.normalize("NFD", word) if not unicodedata.combining(c))
+    return stripped.replace("đ", "d").replace("Đ", "D")
+
+
+def html_to_text(markup: str) -> str:
+    return html.unescape(TAG.sub(" ", SCRIPT_STYLE.sub(" ", markup)))
+
+
+def url_tokens(text: str) -> list[str]:
+    return [f"url:{host.strip('.').lower()}" for host in URL_HOST.findall(text)]
+
+
+def long_token(word: str) -> str:
+    # Long strings (base64 residue, hashes) are rarely repeated verbatim; their shape is.
+    return f"skip:{word[0]}:{len(word) // 10 * 10}"
+
+
+def text_tokens(text: str, prefix: str = "") -> list[str]:
+    """Lower-cased words with their folded form and, for text with diacritics, word bigrams;
+    CJK runs as overlapping character bigrams (no word segmenter needed)."""
+    out: list[str] = []
+    text = unicodedata.normalize("NFC", text[:MAX_TEXT_CHARS]).lower()
+    out += url_tokens(text)
+    # Vietnamese syllables are words only in pairs ("khuyến mãi", "hộp thư"): add bigrams there.
+    accented = any(ord(c) > 0x7F for c in text)
+    previous: str | None = None
+    for piece in PIECE.findall(text):
+        if CJK_RUN.match(piece):
+            previous = None
+            if len(piece) == 1:
+                out.append(prefix + piece)
+            out.extend(prefix + piece[i:i + 2] for i in range(len(piece) - 1))
+            continue
+        if len(piece) > MAX_TOKEN_CHARS:
+            out.append(prefix + long_token(piece))
+            previous = None
+            continue
+        if len(piece) < 2 and not piece.isdigit() and ord(piece) < 0x80:
+            previous = None
+            continue
+        out.append(prefix + piece)
+        folded = fold(piece)
+        if folded != piece:
+            out.append(prefix + folded)
+        if accented and previous is not None:
+            out.append(f"{prefix}{previous} {piece}")
+            if fold(previous) + " " + folded != f"{previous} {piece}":
+                out.append(f"{prefix}{fold(previous)} {folded}")
+        previous = piece
+    return out
+
+
+def domain_of(value: str) -> str:
+    address = parseaddr(value)[1]
+    return address.rpartition("@")[2].lower().strip(">. ") if "@" in address else ""
+
+
+def header_tokens(mail: ParsedMail) -> list[str]:
+    message = mail.message
+    if message is None:
+        return []
+    out: list[str] = []
+    try:
+        out += text_tokens(str(message.get("subject", "")), "subject:")
+        for name in HEADERS_BY_DOMAIN:
+            for value in message.get_all(name, []):
+                domain = domain_of(str(value))
+                if domain:
+                    out.append(f"{name}:{domain}")
+        from_name = getaddresses([str(message.get("from", ""))])[0][0]
+        out += text_tokens(from_name, "from-name:")
+        mailer = str(message.get("x-mailer", "")).split()
+        if mailer:
+            out.append(f"x-mailer:{mailer[0].lower()[:MAX_TOKEN_CHARS]}")
+        message_id = str(message.get("message-id", ""))
+        out.append(f"message-id:{message_id.rpartition('@')[2].strip('> ').lower()[:MAX_TOKEN_CHARS] or 'none'}")
+    except Exception:  # a header the policy cannot read: its absence is the token
+        out.append("header:unreadable")
+    return out
+
+
+def tokens(mail: ParsedMail) -> set[str]:
+    """Distinct tokens of one message (presence, not frequency, as in Graham's and Robinson's filters)."""
+    found = header_tokens(mail)
+    for part in mail.parts:
+        found.append(f"content-type:{part.content_type}")
+        if part.text is None:
+            continue
+        if part.content_type == "text/html":
+            # Link targets live in the markup that stripping removes.
+            found += url_tokens(part.text[:MAX_TEXT_CHARS])
+            found += text_tokens(html_to_text(part.text))
+        else:
+            found += text_tokens(part.text)
+    distinct: set[str] = set()
+    for token in found:
+        distinct.add(token)
+        if len(distinct) >= MAX_TOKENS:
+            break
+    return distinct
