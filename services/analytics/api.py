@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
 from clickhouse_connect.driver.exceptions import OperationalError
@@ -14,11 +12,10 @@ from services.analytics import stats
 from services.analytics.ingest import Ingestor
 from services.analytics.warehouse import Warehouse, WarehouseUnavailable
 from services.common import logging as log
+from services.common.http import http_error, json_response, problem
 
 logger = log.get(__name__)
 
-# The same type namespace as the lifecycle admin API.
-PROBLEM_BASE = "urn:govmail:problem:"
 INGESTOR: web.AppKey[Ingestor] = web.AppKey("ingestor", Ingestor)
 WAREHOUSE: web.AppKey[Warehouse] = web.AppKey("warehouse", Warehouse)
 
@@ -33,19 +30,6 @@ class Schema:
 SCHEMA: web.AppKey[Schema] = web.AppKey("schema", Schema)
 
 
-def problem(status: int, kind: str, title: str, detail: str, **extra: Any) -> web.Response:
-    body = {"type": PROBLEM_BASE + kind, "title": title, "status": status, "detail": detail, **extra}
-    return web.json_response(body, status=status, content_type="application/problem+json", dumps=_dumps)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
-
-
-def ok(body: Any) -> web.Response:
-    return web.json_response(body, dumps=_dumps)
-
-
 @web.middleware
 async def problems(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
     try:
@@ -53,8 +37,7 @@ async def problems(request: web.Request, handler: Callable[[web.Request], Awaita
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return problem(exc.status, exc.reason.lower().replace(" ", "-"), exc.reason,
-                       f"{request.method} {request.path}: {exc.reason}")
+        return http_error(request, exc)
     except (WarehouseUnavailable, OperationalError) as exc:
         return problem(503, "clickhouse-unavailable", "ClickHouse unavailable", str(exc))
     except Exception as exc:
@@ -64,7 +47,7 @@ async def problems(request: web.Request, handler: Callable[[web.Request], Awaita
 
 async def healthz(request: web.Request) -> web.Response:
     ingestor = request.app[INGESTOR]
-    return ok({
+    return json_response({
         "status": "ok",
         "service": "analytics",
         "records": ingestor.records,
@@ -83,7 +66,7 @@ def is_ready(app: web.Application) -> bool:
 async def readyz(request: web.Request) -> web.Response:
     if not is_ready(request.app):
         return problem(503, "not-ready", "Not ready", "migrations not applied or no partitions assigned yet")
-    return ok({"status": "ready", "service": "analytics"})
+    return json_response({"status": "ready", "service": "analytics"})
 
 
 def _require_migrated(request: web.Request) -> Warehouse:
@@ -98,7 +81,7 @@ async def volume(request: web.Request) -> web.Response:
         return problem(400, "invalid-parameter", "Invalid parameter",
                        f"by must be one of {', '.join(stats.VOLUME_BY)}, not {by!r}", parameter="by")
     rows = await _require_migrated(request).call(stats.volume, by)
-    return ok({"by": by, "counting": "recipients", "rows": rows})
+    return json_response({"by": by, "counting": "recipients", "rows": rows})
 
 
 async def dead_letters(request: web.Request) -> web.Response:
@@ -108,7 +91,7 @@ async def dead_letters(request: web.Request) -> web.Response:
         return problem(400, "invalid-parameter", "Invalid parameter",
                        f"limit must be a whole number from 1 to 10000, not {raw_limit!r}", parameter="limit")
     rows = await _require_migrated(request).call(stats.dead_letters, source_topic, int(raw_limit))
-    return ok({"rows": rows})
+    return json_response({"rows": rows})
 
 
 def build_api(ingestor: Ingestor, warehouse: Warehouse, schema: Schema) -> web.Application:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import urllib.parse
-from http import HTTPStatus
 from typing import Any, TypeVar
 
 import redis.exceptions
@@ -13,14 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.common import logging as log
 from services.common.directory import DEFAULT_CLASS, Account
+from services.common.http import http_error, json_response, problem
 from services.lifecycle.contract import ADMIN_HEADER, DEFAULT_SCHEME
 from services.lifecycle.errors import InvalidInput, LifecycleError, MalformedBody
 from services.lifecycle.operations import Lifecycle
 
 logger = log.get(__name__)
 
-PROBLEM_TYPE = "urn:govmail:problem:"
-PROBLEM_JSON = "application/problem+json"
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -77,23 +74,6 @@ class RestrictionsIn(BaseModel):
     )
 
 
-def problem(status: int, slug: str, title: str, detail: str, **extensions: Any) -> web.Response:
-    body = {"type": PROBLEM_TYPE + slug, "title": title, "status": status, "detail": detail, **extensions}
-    return web.Response(
-        status=status, text=json.dumps(body, ensure_ascii=False), content_type=PROBLEM_JSON, charset="utf-8"
-    )
-
-
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        status=status,
-        text=json.dumps(data, ensure_ascii=False),
-        content_type="application/json",
-        charset="utf-8",
-        headers=headers,
-    )
-
-
 def public(account: Account) -> dict[str, Any]:
     """An account as administrators see it: never the password hash."""
     return account.model_dump(exclude={"password_hash"})
@@ -108,10 +88,7 @@ async def problems(request: web.Request, handler: Any) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        phrase = HTTPStatus(exc.status).phrase
-        return problem(
-            exc.status, phrase.lower().replace(" ", "-"), phrase, f"{request.method} {request.path}: {phrase}"
-        )
+        return http_error(request, exc)
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
         logger.error("store_unavailable", error=str(exc))
         return problem(
@@ -150,35 +127,35 @@ class AdminApi:
         self.lifecycle = lifecycle
 
     async def healthz(self, request: web.Request) -> web.Response:
-        return _json({"status": "ok"})
+        return json_response({"status": "ok"})
 
     async def readyz(self, request: web.Request) -> web.Response:
         try:
             outbox = await self.lifecycle.store.outbox_length()
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             return problem(503, "not-ready", "Not ready", f"Redis does not answer: {exc}")
-        return _json({"status": "ready", "outbox": outbox})
+        return json_response({"status": "ready", "outbox": outbox})
 
     async def add_domain(self, request: web.Request) -> web.Response:
         body = await read_body(request, DomainIn)
         domain = await self.lifecycle.add_domain(_admin(request), body.name, body.scheme, body.collisions)
-        return _json(domain.model_dump(), 201, {"Location": f"/domains/{domain.name}"})
+        return json_response(domain.model_dump(), 201, {"Location": f"/domains/{domain.name}"})
 
     async def list_domains(self, request: web.Request) -> web.Response:
-        return _json([d.model_dump() for d in await self.lifecycle.domains()])
+        return json_response([d.model_dump() for d in await self.lifecycle.domains()])
 
     async def add_unit(self, request: web.Request) -> web.Response:
         body = await read_body(request, UnitIn)
         unit = await self.lifecycle.add_unit(
             _admin(request), body.domain, body.code, body.name, body.parent, body.kind
         )
-        return _json(unit.model_dump(), 201, {"Location": f"/units?domain={unit.domain}"})
+        return json_response(unit.model_dump(), 201, {"Location": f"/units?domain={unit.domain}"})
 
     async def list_units(self, request: web.Request) -> web.Response:
         domain = request.query.get("domain", "")
         if not domain:
             raise InvalidInput("the query parameter 'domain' is required")
-        return _json([u.model_dump() for u in await self.lifecycle.units(domain)])
+        return json_response([u.model_dump() for u in await self.lifecycle.units(domain)])
 
     async def create_account(self, request: web.Request) -> web.Response:
         body = await read_body(request, AccountIn)
@@ -192,11 +169,11 @@ class AdminApi:
             service_class=body.service_class,
         )
         data = {"address": account.address, "password": password, "account": public(account)}
-        return _json(data, 201, {"Location": f"/accounts/{account.address}", "Cache-Control": "no-store"})
+        return json_response(data, 201, {"Location": f"/accounts/{account.address}", "Cache-Control": "no-store"})
 
     async def show_account(self, request: web.Request) -> web.Response:
         account = await self.lifecycle.show_account(_admin(request), request.match_info["address"])
-        return _json(public(account))
+        return json_response(public(account))
 
     async def restrict_account(self, request: web.Request) -> web.Response:
         body = await read_body(request, RestrictionsIn)
@@ -207,11 +184,11 @@ class AdminApi:
             hours=body.allowed_hours,
             clients=body.allowed_clients,
         )
-        return _json(public(account))
+        return json_response(public(account))
 
     async def unlock_sending(self, request: web.Request) -> web.Response:
         account = await self.lifecycle.unlock_sending(_admin(request), request.match_info["address"])
-        return _json(public(account))
+        return json_response(public(account))
 
 
 def make_app(lifecycle: Lifecycle) -> web.Application:
