@@ -33,20 +33,24 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_durably(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync, rename into place and fsync the folder."""
+def write_durably(path: Path, data: bytes, sync: bool = True) -> None:
+    """Write to a temporary file beside `path`, fsync, rename into place and fsync the folder.
+
+    With sync=False only the rename is atomic; the caller makes it durable (GroupSync)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    if sync:
+        fsync_dir(path.parent)
 
 
 class FileBlobStore:
@@ -104,8 +108,10 @@ class BlobWriter:
         self._hash.update(data)
         self.size += len(data)
 
-    def commit(self) -> BlobRef:
-        """Sync and rename the bytes to their content address; an identical blob already there is kept."""
+    def commit(self, sync: bool = True) -> BlobRef:
+        """Sync and rename the bytes to their content address; an identical blob already there is kept.
+
+        With sync=False the caller makes it durable itself (services.common.durable.GroupSync)."""
         self.write(b"")
         assert self._file is not None and self.temp is not None
         digest = self._hash.hexdigest()
@@ -115,12 +121,14 @@ class BlobWriter:
                 self.discard()
             else:
                 self._file.flush()
-                os.fsync(self._file.fileno())
+                if sync:
+                    os.fsync(self._file.fileno())
                 self._file.close()
                 path.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(self.temp, path)
                 self.temp = None
-                fsync_dir(path.parent)
+                if sync:
+                    fsync_dir(path.parent)
         except BaseException:
             self.discard()
             raise

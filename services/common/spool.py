@@ -53,9 +53,9 @@ class Spool:
     def _done(self, message_id: str) -> Path:
         return self.root / f"{message_id}{DONE_SUFFIX}"
 
-    def record(self, event: MailReceived) -> None:
-        """Keep the event durably, before the broker is asked."""
-        write_durably(self._event(event.message_id or ""), event.model_dump_json().encode("utf-8"))
+    def record(self, event: MailReceived, sync: bool = True) -> None:
+        """Keep the event durably, before the broker is asked (sync=False: the caller's GroupSync does it)."""
+        write_durably(self._event(event.message_id or ""), event.model_dump_json().encode("utf-8"), sync)
 
     def discard(self, message_id: str) -> None:
         """Forget a message whose 250 was never sent (the client will send it again)."""

@@ -20,6 +20,7 @@ from services.common import ready
 from services.common.blobstore import FileBlobStore
 from services.common.bus import KafkaPublisher
 from services.common.directory import RedisDirectory
+from services.common.durable import GroupSync
 from services.common.settings import PlatformSettings
 from services.common.spool import Spool
 from services.ingress import replies
@@ -144,6 +145,8 @@ async def serve(platform: PlatformSettings, settings: IngressSettings, worker: i
     await publisher.start()
     handler = IngressHandler(directory, blobs, spool, publisher, platform.local_hostname)
     submission = SubmissionHandler(directory, blobs, spool, publisher, platform.local_hostname, "submission")
+    if settings.group_commit:
+        handler.group_sync = submission.group_sync = GroupSync(blobs.root, spool.root)
     guard = AuthGuard(directory.redis, settings.auth_window, settings.auth_max_failures_per_user,
                       settings.auth_max_failures_per_ip, settings.auth_lock_seconds)
     zone = ZoneInfo(settings.timezone)

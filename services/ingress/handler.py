@@ -17,6 +17,7 @@ from services.common import logging as log
 from services.common.blobstore import StreamingBlobStore
 from services.common.bus import Publisher, PublishError
 from services.common.directory import Directory
+from services.common.durable import GroupSync
 from services.common.spool import Spool
 from services.ingress import replies
 from services.ingress.ratelimit import ClientLimits
@@ -58,6 +59,9 @@ class IngressHandler:
         self.idle = asyncio.Event()
         self.idle.set()
         self.closing = False
+        # Set by the app: blob and spool entry are then written unsynced and made durable together
+        # with other sessions' by one syncfs (group commit); None means an fsync per file.
+        self.group_sync: GroupSync | None = None
 
     async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
                           responses: list[str]) -> list[str]:
@@ -157,7 +161,8 @@ class IngressHandler:
         if refusal:
             return refusal
         origin = await self.origin(session, envelope)
-        blob = await draft.commit()
+        grouped = self.group_sync is not None
+        blob = await draft.commit(sync=not grouped)
         mail_from = envelope.mail_from or ""
         event = MailReceived(
             producer="ingress",
@@ -178,8 +183,10 @@ class IngressHandler:
                 **origin,
             ),
         )
-        # The spool entry exists before the broker is asked, so no acknowledged message can be lost.
-        await asyncio.to_thread(self.spool.record, event)
+        # Blob and spool entry are durable before the broker is asked, so no acknowledged message can be lost.
+        await asyncio.to_thread(self.spool.record, event, not grouped)
+        if self.group_sync is not None:
+            await self.group_sync.barrier()
         try:
             await self.publisher.publish(RECEIVED, event)
         except PublishError as exc:

@@ -11,6 +11,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class IngressSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INGRESS_", extra="ignore")
 
+    group_commit: bool = Field(
+        True, description="Make blob and spool entry durable with one syncfs shared by concurrent sessions "
+        "instead of an fsync per file per message."
+    )
     publish_timeout: float = Field(5.0, description="Seconds to wait for the broker's ack before answering 451.")
     max_message_bytes: int = Field(
         52 * 1024**2, description="Largest DATA accepted at all; service classes set lower limits per account."

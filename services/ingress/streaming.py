@@ -46,12 +46,12 @@ class Draft:
         chunk, self._pending = bytes(self._pending), bytearray()
         await self._in_thread(self.writer.write, chunk)
 
-    async def commit(self) -> BlobRef:
+    async def commit(self, sync: bool = True) -> BlobRef:
         chunk, self._pending = bytes(self._pending), bytearray()
 
         def finish() -> BlobRef:
             self.writer.write(chunk)
-            return self.writer.commit()
+            return self.writer.commit(sync)
 
         return await self._in_thread(finish)
 
