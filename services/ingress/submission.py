@@ -11,6 +11,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from schemas.events import AuthEvent
 from schemas.registry import AUTH
 from services.common import logging as log
+from services.common.directory import Account
 from services.ingress import replies
 from services.ingress.handler import IngressHandler, peer_ip
 from services.ingress.received import summary
@@ -36,21 +37,25 @@ class SubmissionHandler(IngressHandler):
                           mail_options: list[str]) -> str:
         account = str(session.auth_data or "")
         try:
-            if await self.sending_disabled(account, peer_ip(session)):
+            sender = await self.directory.account(account)
+            if await self.sending_disabled(sender, account, peer_ip(session)):
                 return replies.SENDING_DISABLED
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             logger.warning("directory_unavailable", error=str(exc))
             return replies.DIRECTORY_DOWN
         if not await self.may_send_as(account, address):
             return replies.SENDER_NOT_OWNED.format(address=address, account=account)
-        return await super().handle_MAIL(server, session, envelope, address, mail_options)
+        reply = await super().handle_MAIL(server, session, envelope, address, mail_options)
+        if reply.startswith("250") and sender is not None:
+            # The sender's service class limits what it may send (R12), as the recipients' limit what they take.
+            envelope.size_limits[address] = sender.limits.max_message_bytes
+        return reply
 
-    async def sending_disabled(self, account: str, ip: str) -> bool:
+    async def sending_disabled(self, found: Account | None, account: str, ip: str) -> bool:
         """Whether the account's sending is locked, locking it now if it has used up today's cap.
 
         Only sending stops: the account still logs in and reads its mail, and mail to it still arrives on MX.
         """
-        found = await self.directory.account(account)
         if found is None or found.sending_locked:
             return True
         if self.cap is None or not await self.cap.exhausted(account):

@@ -201,3 +201,45 @@ def test_one_ip_trying_many_usernames_is_locked(ingress, infra_parts, sender) ->
     blocked = read_events(infra_parts.bootstrap, "auth.events.v1",
                           lambda e: e.get("username") == sender and e.get("outcome") == "blocked", 1)
     assert blocked[0]["reason"] == "locked"
+
+
+def test_an_operators_certificate_is_served_and_none_is_generated(platform_env, sender, tmp_path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+
+    from services.ingress.tls import self_signed
+
+    cert, key = tmp_path / "operator.crt", tmp_path / "operator.key"
+    self_signed("mail.tiengiang.gov.vn", cert, key)  # stands in for the province's own certificate
+    env = dict(platform_env, INGRESS_TLS_CERT=str(cert), INGRESS_TLS_KEY=str(key))
+    proc = start_ingress(env)
+    try:
+        with submission(env) as smtp:
+            served = x509.load_der_x509_certificate(smtp.sock.getpeercert(binary_form=True))
+            assert auth_plain(smtp, sender, PASSWORD)[0] == 235
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    [common_name] = served.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    assert common_name.value == "mail.tiengiang.gov.vn"
+    assert served.public_bytes(Encoding.PEM) == cert.read_bytes()
+    assert not (Path(env["GOVMAIL_DATA_DIR"]) / "tls" / "ingress.crt").exists()
+
+
+def test_the_senders_class_limits_what_it_may_send(ingress, redis_client) -> None:
+    small = f"vanthu.{uuid.uuid4().hex[:6]}@{DOMAIN}"
+    add_account(redis_client, small, "Văn thư xã", service_class="basic", password_hash=hash_password(PASSWORD))
+    msg = EmailMessage()
+    msg["From"] = small
+    msg["To"] = OTHER
+    msg["Subject"] = "Hồ sơ đính kèm — 附件"
+    msg.set_content("Gửi kèm hồ sơ.")
+    msg.add_attachment(b"\0" * (3 * 1024 * 1024), maintype="application", subtype="pdf", filename="hoso.pdf")
+    with submission(ingress) as smtp:
+        assert auth_plain(smtp, small, PASSWORD)[0] == 235
+        smtp.mail(small)
+        assert smtp.rcpt(OTHER)[0] == 250  # the recipient's class (50 MB) would take it
+        code, text = smtp.data(msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")))
+    assert code == 552 and text.startswith(b"5.3.4") and str(3 * 1024 * 1024).encode() in text
+    assert small.encode() in text
