@@ -115,7 +115,7 @@ class IngressHandler:
         # MX takes no AUTH, so mail for a foreign domain would make us an open relay.
         return replies.RELAY_DENIED.format(domain=domain)
 
-    async def refuse_content(self, session: Session, envelope: Envelope, head: bytes) -> str | None:
+    async def refuse_content(self, session: Session, envelope: Envelope, headers: dict[str, str]) -> str | None:
         """A listener's check of the message itself at the end of DATA, given its start (the header block).
 
         MX has none."""
@@ -157,7 +157,8 @@ class IngressHandler:
     async def _accept(self, session: Session, envelope: Envelope, draft: Draft) -> str:
         message_id, head = draft.message_id, bytes(draft.head)
         client_ip = peer_ip(session)
-        refusal = await self.refuse_content(session, envelope, head) or self._too_big(envelope, draft.size)
+        headers = summary(head)  # parsed once: the listener's checks and the event both use it
+        refusal = await self.refuse_content(session, envelope, headers) or self._too_big(envelope, draft.size)
         if refusal:
             return refusal
         origin = await self.origin(session, envelope)
@@ -179,7 +180,7 @@ class IngressHandler:
                 smtputf8=envelope.smtp_utf8,
                 sender_domain=domain_of(mail_from) if mail_from else "",
                 received_at=datetime.now(UTC),
-                **summary(head),
+                **headers,
                 **origin,
             ),
         )

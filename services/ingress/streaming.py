@@ -12,6 +12,7 @@ from aiosmtpd.smtp import SMTP, Envelope
 from schemas.events import BlobRef
 from services.common import logging as log
 from services.common.blobstore import BlobWriter
+from services.common.directory import Account
 from services.ingress import replies
 
 logger = log.get(__name__)
@@ -75,13 +76,15 @@ class Draft:
 
 
 class DraftEnvelope(Envelope):
-    """The envelope, plus the message received in this DATA (None before its end) and, per accepted
-    recipient, the largest message its service class takes (learnt at RCPT, checked after DATA)."""
+    """The envelope, plus what later steps need from earlier ones without asking Redis again: the
+    message received in this DATA (None before its end), per address the largest message its service
+    class allows (learnt at MAIL and RCPT, checked after DATA), and the authenticated sender's account."""
 
     def __init__(self) -> None:
         super().__init__()
         self.draft: Draft | None = None
         self.size_limits: dict[str, int] = {}
+        self.sender: Account | None = None
 
 
 class _State(enum.Enum):

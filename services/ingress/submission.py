@@ -14,7 +14,6 @@ from services.common import logging as log
 from services.common.directory import Account
 from services.ingress import replies
 from services.ingress.handler import IngressHandler, peer_ip
-from services.ingress.received import summary
 from services.ingress.restrictions import OutboundCap
 
 logger = log.get(__name__)
@@ -47,6 +46,7 @@ class SubmissionHandler(IngressHandler):
             return replies.SENDER_NOT_OWNED.format(address=address, account=account)
         reply = await super().handle_MAIL(server, session, envelope, address, mail_options)
         if reply.startswith("250") and sender is not None:
+            envelope.sender = sender  # kept for DATA, which needs its unit
             # The sender's service class limits what it may send (R12), as the recipients' limit what they take.
             envelope.size_limits[address] = sender.limits.max_message_bytes
         return reply
@@ -83,17 +83,16 @@ class SubmissionHandler(IngressHandler):
     def foreign_domain(self, domain: str) -> str:
         return replies.OUTBOUND_NOT_YET.format(domain=domain)
 
-    async def refuse_content(self, session: Session, envelope: Envelope, raw: bytes) -> str | None:
+    async def refuse_content(self, session: Session, envelope: Envelope, headers: dict[str, str]) -> str | None:
         account = str(session.auth_data or "")
-        addresses = [a for _, a in email.utils.getaddresses([summary(raw)["header_from"]]) if a]
+        addresses = [a for _, a in email.utils.getaddresses([headers["header_from"]]) if a]
         for address in addresses or [""]:
             if not await self.may_send_as(account, address):
                 return replies.FROM_NOT_OWNED.format(address=address, account=account)
         return None
 
     async def origin(self, session: Session, envelope: Envelope) -> dict[str, Any]:
-        account_address = str(session.auth_data)
-        account = await self.directory.account(account_address)
+        account = envelope.sender
         # Local to local only, until outbound delivery exists (foreign recipients are refused at RCPT).
-        return {"authenticated_as": account_address, "sender_unit": (account.unit or None) if account else None,
+        return {"authenticated_as": str(session.auth_data), "sender_unit": (account.unit or None) if account else None,
                 "direction": "internal"}
