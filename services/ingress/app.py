@@ -189,7 +189,8 @@ async def serve(platform: PlatformSettings, settings: IngressSettings, worker: i
             except Exception:
                 logger.exception("reconcile_failed")
 
-    reconciler = asyncio.create_task(reconcile_forever())
+    # Workers share one spool: one reconciler is enough (the others would republish the same mail).
+    reconciler = asyncio.create_task(reconcile_forever()) if worker in (None, 0) else None
     ready.mark_ready(platform.run_dir, marker)
     logger.info("ingress_listening", host=platform.host, port=platform.smtp_port,
                 submission_port=platform.submission_port)
@@ -201,7 +202,8 @@ async def serve(platform: PlatformSettings, settings: IngressSettings, worker: i
     handler.closing = submission.closing = True
     server.close()
     submission_server.close()
-    reconciler.cancel()
+    if reconciler is not None:
+        reconciler.cancel()
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(asyncio.gather(handler.idle.wait(), submission.idle.wait(),
                                               transactions_ended([mx_protocol.live, submission_smtp.live])),
