@@ -15,6 +15,7 @@ import redis
 
 from services.common.bus import ensure_topics
 from services.platform import infra
+from tests.dnsserver import LocalDNS
 
 
 @dataclass
@@ -84,3 +85,11 @@ def platform_env(infra_parts: Infra, tmp_path: Path) -> dict[str, str]:
 
 def govmail_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "services.cli", *args]
+
+
+@pytest.fixture
+def local_dns() -> Iterator[LocalDNS]:
+    """A real DNS server on loopback; tests add the records they need (MX, TXT for SPF/DKIM/DMARC)."""
+    server = LocalDNS()
+    yield server
+    server.close()

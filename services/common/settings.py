@@ -30,6 +30,9 @@ class PlatformSettings(BaseSettings):
     clickhouse_dsn: str = Field("", description="ClickHouse DSN; default: chDB under the data dir.")
     blob_uri: str = Field("", description="Blob store location; default: file:// under the data dir.")
     log_level: str = Field("info", description="debug, info, warning or error.")
+    dns_resolver: str = Field(
+        "", description="DNS server 'host:port' for MX, SPF, DKIM and DMARC lookups; empty: the system resolver."
+    )
     local_hostname: str = Field("mail.govmail.local", description="Name this system gives itself in SMTP and headers.")
 
     @cached_property
