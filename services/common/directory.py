@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 import redis.asyncio as aioredis
@@ -31,12 +32,37 @@ def accounts_key(domain: str) -> str:
     return f"gm:accounts:{domain.lower()}"
 
 
+def alias_key(address: str) -> str:
+    """An old address kept after a rename: a string holding the current address, expiring with the alias period."""
+    return f"gm:alias:{address.lower()}"
+
+
+def grants_key(mailbox: str) -> str:
+    """Hash grantee address -> Grant JSON: who may use this mailbox and how (R16)."""
+    return f"gm:grants:{mailbox.lower()}"
+
+
+def granted_key(grantee: str) -> str:
+    """Set of mailboxes an account holds a grant on (the reverse of grants_key, for the webmail's folder list)."""
+    return f"gm:granted:{grantee.lower()}"
+
+
+SERVICE_CLASS_NAMES = "gm:classes"
+
+
+def service_class_key(name: str) -> str:
+    """Hash of a ServiceClass; lifecycle writes it, every service reads it, so a change applies at once."""
+    return f"gm:class:{name}"
+
+
 class ServiceClass(BaseModel):
     """Limits that come with a user's service class (R12)."""
 
     name: str
     quota_bytes: int
     max_message_bytes: int
+    # Mail features the class allows, e.g. "external" (mail to the world), "recall", "burn", "separate".
+    features: list[str] = Field(default_factory=list)
 
 
 SERVICE_CLASSES: dict[str, ServiceClass] = {
@@ -81,6 +107,8 @@ class Account(BaseModel):
     allowed_hours: str = Field("", description="'HH:MM-HH:MM' in the province's time zone; may cross midnight.")
     allowed_clients: list[str] = Field(default_factory=list, description="Client types, e.g. smtp, webmail, imap.")
     sending_locked: bool = Field(False, description="Set by the daily outbound cap (R22), cleared by an admin.")
+    holder: str = Field("", description="Unit mailboxes: the account of the person who holds it now (hand-over).")
+    language: str = Field("vi", description="Language for notices and bounces to this account: vi, zh or en.")
 
     @property
     def limits(self) -> ServiceClass:
@@ -108,6 +136,23 @@ def _redis_value(value: object) -> str:
     if isinstance(value, list):
         return ",".join(str(item) for item in value)
     return str(value)
+
+
+Right = Literal["view", "send_on_behalf", "send_as"]
+
+
+class Grant(BaseModel):
+    """A delegation (R16): `grantee` may view, send on behalf of, or send as `mailbox`, until `expires_at`."""
+
+    mailbox: str
+    grantee: str
+    rights: list[Right]
+    expires_at: str = Field("", description="ISO-8601 UTC; empty means no expiry.")
+    granted_by: str = ""
+    granted_at: str = ""
+
+    def active(self, now: datetime) -> bool:
+        return not self.expires_at or datetime.fromisoformat(self.expires_at) > now
 
 
 class Directory(Protocol):
@@ -143,6 +188,26 @@ class RedisDirectory:
             pipe.hgetall(account_key(address))
             local, raw = await pipe.execute()
         return bool(local), (Account.from_redis(raw) if raw else None)
+
+    async def canonical(self, address: str) -> str:
+        """The current address for `address`: itself, or where a rename alias points."""
+        return await self.redis.get(alias_key(address)) or address
+
+    async def grant(self, mailbox: str, grantee: str, now: datetime | None = None) -> Grant | None:
+        """The grantee's active grant on a mailbox, or None (expired grants count as none)."""
+        raw = await self.redis.hget(grants_key(mailbox), grantee.lower())
+        if not raw:
+            return None
+        grant = Grant.model_validate_json(raw)
+        return grant if grant.active(now or datetime.now(UTC)) else None
+
+    async def service_class(self, name: str) -> ServiceClass:
+        """The class as lifecycle stored it, else the built-in one of that name, else the default."""
+        raw = await self.redis.hgetall(service_class_key(name))
+        if raw:
+            features = [item for item in raw.get("features", "").split(",") if item]
+            return ServiceClass.model_validate({**raw, "features": features})
+        return SERVICE_CLASSES.get(name, SERVICE_CLASSES[DEFAULT_CLASS])
 
     async def unit(self, domain: str, code: str) -> Unit | None:
         raw = await self.redis.hgetall(unit_key(domain, code))
