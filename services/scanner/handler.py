@@ -26,7 +26,7 @@ class ScanHandler:
         if not received.message_id:
             raise PermanentError("invalid_payload", "MailReceived without message_id")
         raw = await asyncio.to_thread(read_blob, self.blobs, received.mail.blob)
-        verdict = await self.pipeline.scan(raw)
+        verdict = await self.pipeline.scan(raw, received.mail)
         scanned = MailScanned(
             # Derived from the input so that scanning the same event again yields the same event.
             event_id=derived_event_id("scanned", received.event_id),

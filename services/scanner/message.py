@@ -8,6 +8,8 @@ from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 
+from schemas.events import MailInfo
+
 # Mail labelled GB2312 or GBK routinely uses characters only GB18030 (their superset) has.
 CHARSET_SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "euc-cn": "gb18030"}
 
@@ -34,6 +36,9 @@ class ParsedMail:
     message: EmailMessage | None
     parts: list[Part]
     defects: list[str]  # structural problems met while parsing, e.g. "part 2: StartBoundaryNotFoundDefect"
+    # What ingress learnt from the SMTP session (client IP, HELO, MAIL FROM, listener, direction);
+    # None when a message is scanned on its own (tests, benchmarks, training).
+    envelope: MailInfo | None = None
 
     @property
     def text_parts(self) -> list[Part]:
@@ -64,14 +69,15 @@ def leaf(index: int, node: Message, defects: list[str]) -> Part:
     return Part(index=index, content_type=ctype, filename=str(filename), data=data, text=text)
 
 
-def parse(raw: bytes) -> ParsedMail:
+def parse(raw: bytes, envelope: MailInfo | None = None) -> ParsedMail:
     """Parse leniently: every problem becomes an entry in `defects`, never an exception."""
     try:
         message = BytesParser(policy=policy.default).parsebytes(raw)
     except Exception as exc:  # the parser is lenient already; this is the last resort
         whole = Part(index=0, content_type="application/octet-stream", filename="", data=raw,
                      text=raw.decode("utf-8", "replace"))
-        return ParsedMail(raw=raw, message=None, parts=[whole], defects=[f"unparsable: {type(exc).__name__}: {exc}"])
+        return ParsedMail(raw=raw, message=None, parts=[whole], defects=[f"unparsable: {type(exc).__name__}: {exc}"],
+                          envelope=envelope)
     parts: list[Part] = []
     defects: list[str] = []
     try:
@@ -85,4 +91,4 @@ def parse(raw: bytes) -> ParsedMail:
             defects.extend(f"part {index}: {type(d).__name__}" for d in node.defects)
     except RecursionError:  # walk() recurses: nesting just short of what the parser gave up on
         defects.append("nesting too deep to walk")
-    return ParsedMail(raw=raw, message=message, parts=parts, defects=defects)
+    return ParsedMail(raw=raw, message=message, parts=parts, defects=defects, envelope=envelope)

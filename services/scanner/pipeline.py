@@ -7,7 +7,7 @@ import inspect
 import time
 from importlib.metadata import PackageNotFoundError, version
 
-from schemas.events import Verdict
+from schemas.events import MailInfo, Verdict
 from services.common import logging as log
 from services.scanner.check import Check, CheckTimeout, Findings
 from services.scanner.checks import CHECKS
@@ -41,8 +41,9 @@ class Pipeline:
         # Which code and which configuration decided: a verdict must be traceable to both.
         self.version = f"{package_version()}+config.{config.digest}"
 
-    async def scan(self, raw: bytes) -> Verdict:
-        mail = await asyncio.to_thread(parse, raw)
+    async def scan(self, raw: bytes, envelope: MailInfo | None = None) -> Verdict:
+        """The verdict on `raw`; checks that judge the SMTP session (SPF, direction) read `envelope`."""
+        mail = await asyncio.to_thread(parse, raw, envelope)
         found: list[tuple[str, list[str]]] = []
         check_ms: dict[str, float] = {}
         for check in self.checks:
