@@ -76,6 +76,10 @@ class MailInfo(BaseModel):
     )
     received_at: datetime = Field(description="When ingress answered 250, UTC.")
     separate_delivery: bool = Field(False, description="Each recipient gets a copy showing only themself (R15).")
+    delegation: Literal["", "send_as", "send_on_behalf"] = Field(
+        "", description="The grant (R16) the authenticated account used to send for another mailbox, if any."
+    )
+    delegated_mailbox: str = Field("", description="The mailbox whose grant was used (RFC5322.From), else empty.")
 
 
 class MailReceived(Envelope):

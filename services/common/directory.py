@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
@@ -47,7 +48,15 @@ def granted_key(grantee: str) -> str:
     return f"gm:granted:{grantee.lower()}"
 
 
+def usage_key(address: str) -> str:
+    """Octets the mailbox uses now; delivery keeps it beside Maildir++'s maildirsize so ingress can refuse at RCPT."""
+    return f"gm:usage:{address.lower()}"
+
+
 SERVICE_CLASS_NAMES = "gm:classes"
+# How long a process may use a service class it read before reading it again: a changed class
+# applies everywhere within this many seconds without a Redis round trip per RCPT.
+CLASS_CACHE_SECONDS = 5.0
 
 
 def service_class_key(name: str) -> str:
@@ -109,6 +118,8 @@ class Account(BaseModel):
     sending_locked: bool = Field(False, description="Set by the daily outbound cap (R22), cleared by an admin.")
     holder: str = Field("", description="Unit mailboxes: the account of the person who holds it now (hand-over).")
     language: str = Field("vi", description="Language for notices and bounces to this account: vi, zh or en.")
+    # Not part of the account hash: read from usage_key by RedisDirectory.recipient.
+    used_bytes: int = Field(0, exclude=True, description="Octets the mailbox uses now (delivery's count).")
 
     @property
     def limits(self) -> ServiceClass:
@@ -159,6 +170,8 @@ class Directory(Protocol):
     async def is_local_domain(self, domain: str) -> bool: ...
     async def account(self, address: str) -> Account | None: ...
     async def recipient(self, address: str) -> tuple[bool, Account | None]: ...
+    async def service_class(self, name: str) -> ServiceClass: ...
+    async def grant(self, mailbox: str, grantee: str, now: datetime | None = None) -> Grant | None: ...
 
 
 class RedisDirectory:
@@ -166,6 +179,8 @@ class RedisDirectory:
 
     def __init__(self, client: aioredis.Redis):
         self.redis = client
+        self._classes: dict[str, tuple[float, ServiceClass]] = {}
+        self.class_cache_seconds = CLASS_CACHE_SECONDS
 
     @classmethod
     def from_url(cls, url: str) -> RedisDirectory:
@@ -182,12 +197,17 @@ class RedisDirectory:
         return Account.from_redis(raw) if raw else None
 
     async def recipient(self, address: str) -> tuple[bool, Account | None]:
-        """Whether the address's domain is ours, and its account: one round trip for the RCPT check."""
+        """Whether the address's domain is ours, and its account with its usage: one round trip for RCPT."""
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.sismember(DOMAINS, address.rpartition("@")[2].lower())
             pipe.hgetall(account_key(address))
-            local, raw = await pipe.execute()
-        return bool(local), (Account.from_redis(raw) if raw else None)
+            pipe.get(usage_key(address))
+            local, raw, used = await pipe.execute()
+        if not raw:
+            return bool(local), None
+        account = Account.from_redis(raw)
+        account.used_bytes = int(used or 0)
+        return bool(local), account
 
     async def canonical(self, address: str) -> str:
         """The current address for `address`: itself, or where a rename alias points."""
@@ -202,12 +222,21 @@ class RedisDirectory:
         return grant if grant.active(now or datetime.now(UTC)) else None
 
     async def service_class(self, name: str) -> ServiceClass:
-        """The class as lifecycle stored it, else the built-in one of that name, else the default."""
+        """The class as lifecycle stored it, else the built-in one of that name, else the default.
+
+        Read at most every CLASS_CACHE_SECONDS per process: it is asked on every RCPT.
+        """
+        cached = self._classes.get(name)
+        if cached is not None and time.monotonic() - cached[0] < self.class_cache_seconds:
+            return cached[1]
         raw = await self.redis.hgetall(service_class_key(name))
         if raw:
             features = [item for item in raw.get("features", "").split(",") if item]
-            return ServiceClass.model_validate({**raw, "features": features})
-        return SERVICE_CLASSES.get(name, SERVICE_CLASSES[DEFAULT_CLASS])
+            found = ServiceClass.model_validate({**raw, "features": features})
+        else:
+            found = SERVICE_CLASSES.get(name, SERVICE_CLASSES[DEFAULT_CLASS])
+        self._classes[name] = (time.monotonic(), found)
+        return found
 
     async def unit(self, domain: str, code: str) -> Unit | None:
         raw = await self.redis.hgetall(unit_key(domain, code))

@@ -157,6 +157,7 @@ async def serve(platform: PlatformSettings, settings: IngressSettings, worker: i
                                   messages_per_minute=settings.max_messages_per_minute,
                                   connection_lease=settings.connection_lease)
     handler.max_recipients = submission.max_recipients = settings.max_recipients_per_message
+    handler.over_quota_permanent = submission.over_quota_permanent = settings.over_quota == "permanent"
     tls = server_context(settings.tls_cert, settings.tls_key, platform.data, platform.local_hostname)
     common: dict[str, Any] = dict(hostname=platform.local_hostname, ident="govmail ESMTP", enable_SMTPUTF8=True,
                                   decode_data=False, data_size_limit=settings.max_message_bytes,

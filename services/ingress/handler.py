@@ -36,6 +36,15 @@ def peer_ip(session: Session) -> str:
     return session.peer[0] if isinstance(session.peer, tuple) else str(session.peer or "")
 
 
+def declared_size(mail_options: list[str]) -> int:
+    """The SIZE= the client declared at MAIL (RFC 1870), or 0."""
+    for option in mail_options:
+        name, _, value = option.partition("=")
+        if name.upper() == "SIZE" and value.isdigit():
+            return int(value)
+    return 0
+
+
 def domain_of(address: str) -> str:
     return address.rpartition("@")[2].lower()
 
@@ -46,6 +55,8 @@ class IngressHandler:
     # Set by the wiring: per-IP limits apply on MX only (a whole office behind one NAT address submits).
     limits: ClientLimits | None = None
     max_recipients = 100
+    # Recipient over quota: 452 4.2.2 (the sender retries, the owner may free space) or 552 5.2.2.
+    over_quota_permanent = False
 
     def __init__(self, directory: Directory, blobs: StreamingBlobStore, spool: Spool, publisher: Publisher,
                  hostname: str, listener: str = "mx"):
@@ -108,7 +119,14 @@ class IngressHandler:
             return replies.USER_UNKNOWN.format(address=address)
         if account.status == "locked":
             return replies.MAILBOX_DISABLED.format(address=address)
-        envelope.size_limits[address] = account.limits.max_message_bytes
+        limits = await self.directory.service_class(account.service_class)
+        if account.used_bytes >= limits.quota_bytes:
+            over = replies.OVER_QUOTA_PERMANENT if self.over_quota_permanent else replies.OVER_QUOTA_TEMPORARY
+            return over.format(address=address)
+        declared = declared_size(envelope.mail_options)
+        if declared > limits.max_message_bytes:
+            return replies.DECLARED_TOO_BIG.format(size=declared, limit=limits.max_message_bytes, address=address)
+        envelope.size_limits[address] = limits.max_message_bytes
         return None
 
     def foreign_domain(self, domain: str) -> str:

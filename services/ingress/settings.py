@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,6 +67,10 @@ class IngressSettings(BaseSettings):
     )
     max_messages_per_account_per_day: int = Field(
         500, description="Messages one account may submit per local day before its sending is locked (R22)."
+    )
+    over_quota: Literal["temporary", "permanent"] = Field(
+        "temporary", description="Recipient over quota at RCPT: 'temporary' answers 452 4.2.2 (the sender retries "
+        "while the owner frees space), 'permanent' 552 5.2.2."
     )
     workers: int = Field(
         1, ge=1, description="Processes sharing the SMTP ports with SO_REUSEPORT (`govmail ingress --workers N`)."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiosmtpd.smtp import SMTP, Envelope
@@ -33,6 +33,10 @@ class Draft:
         self.size = 0
         self.head = bytearray()
         self._pending = bytearray(trace)
+        self._trace_len = len(trace)
+        # Called once, before the first byte reaches the disk, with the start of the message; what it
+        # returns is written as header lines after the trace (the submission listener's Sender:).
+        self._header_hook: Callable[[bytes], Awaitable[bytes]] | None = None
         self._busy: asyncio.Future[Any] | None = None
 
     def add(self, line: bytes) -> bool:
@@ -43,11 +47,21 @@ class Draft:
         self._pending += line
         return len(self._pending) >= CHUNK_BYTES
 
+    def set_header_hook(self, hook: Callable[[bytes], Awaitable[bytes]]) -> None:
+        self._header_hook = hook
+
+    async def _add_headers(self) -> None:
+        if self._header_hook is not None:
+            hook, self._header_hook = self._header_hook, None
+            self._pending[self._trace_len:self._trace_len] = await hook(bytes(self.head))
+
     async def flush(self) -> None:
+        await self._add_headers()
         chunk, self._pending = bytes(self._pending), bytearray()
         await self._in_thread(self.writer.write, chunk)
 
     async def commit(self, sync: bool = True) -> BlobRef:
+        await self._add_headers()
         chunk, self._pending = bytes(self._pending), bytearray()
 
         def finish() -> BlobRef:
@@ -85,6 +99,7 @@ class DraftEnvelope(Envelope):
         self.draft: Draft | None = None
         self.size_limits: dict[str, int] = {}
         self.sender: Account | None = None
+        self.delegation: Any = None  # the submission listener's verdict on From:/Sender: (submission.Delegation)
 
 
 class _State(enum.Enum):

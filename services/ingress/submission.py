@@ -1,8 +1,11 @@
-"""The submission listener's handler: authenticated local senders, who may send only as themselves."""
+"""The submission listener's handler: authenticated local senders, who send as themselves or for a mailbox that granted it."""
 
 from __future__ import annotations
 
+import email.policy
 import email.utils
+from dataclasses import dataclass
+from email.parser import BytesHeaderParser
 from typing import Any
 
 import redis.exceptions
@@ -13,10 +16,31 @@ from schemas.registry import AUTH
 from services.common import logging as log
 from services.common.directory import Account
 from services.ingress import replies
-from services.ingress.handler import IngressHandler, peer_ip
+from services.ingress.handler import IngressHandler, declared_size, domain_of, peer_ip
 from services.ingress.restrictions import OutboundCap
+from services.ingress.streaming import Draft
 
 logger = log.get(__name__)
+
+
+@dataclass(frozen=True)
+class Delegation:
+    """What the header block says about who sends: refused, the account itself, or a mailbox it holds a grant on."""
+
+    refusal: str | None = None
+    kind: str = ""  # "", "send_as" or "send_on_behalf"
+    mailbox: str = ""
+    add_sender: bool = False  # send-on-behalf without a Sender: header from the client: ingress adds it
+
+
+def header_addresses(head: bytes, name: str) -> list[str]:
+    """Addresses in every `name` header of the header block at the start of `head`."""
+    try:
+        headers = BytesHeaderParser(policy=email.policy.default).parsebytes(head)
+        values = [str(v) for v in headers.get_all(name, [])]
+    except Exception:  # malformed headers: the scanner judges them; here they own no address
+        return []
+    return [a for _, a in email.utils.getaddresses(values) if a]
 
 
 class SubmissionHandler(IngressHandler):
@@ -24,13 +48,55 @@ class SubmissionHandler(IngressHandler):
 
     cap: OutboundCap | None = None  # the daily outbound cap (R22); app.py sets it
 
-    async def may_send_as(self, account: str, address: str) -> bool:
-        """Whether `account` may use `address` as envelope sender or in From:.
+    async def grant_kind(self, account: str, address: str) -> str | None:
+        """How `account` may use `address`: "self", "send_as", "send_on_behalf", or None (not at all)."""
+        if address.lower() == account.lower():
+            return "self"
+        grant = await self.directory.grant(address, account)
+        if grant is None:
+            return None
+        if "send_as" in grant.rights:
+            return "send_as"
+        return "send_on_behalf" if "send_on_behalf" in grant.rights else None
 
-        The hook for send-as / send-on-behalf grants (then a Sender: header is set); today
-        an account may send only as itself.
-        """
-        return address.lower() == account.lower()
+    async def may_send_as(self, account: str, address: str) -> bool:
+        """Whether `account` may use `address` as envelope sender: itself, or a mailbox that granted it (R16)."""
+        return await self.grant_kind(account, address) is not None
+
+    def open_message(self, session: Session, envelope: Envelope) -> Draft:
+        draft = super().open_message(session, envelope)
+        draft.set_header_hook(lambda head: self.sender_header(session, envelope, head))
+        return draft
+
+    async def sender_header(self, session: Session, envelope: Envelope, head: bytes) -> bytes:
+        """Sender: <account> when the account sends on behalf of the From: mailbox and the client set none."""
+        found = await self.delegation(session, envelope, head)
+        return f"Sender: {session.auth_data}\r\n".encode() if found.add_sender else b""
+
+    async def delegation(self, session: Session, envelope: Envelope, head: bytes) -> Delegation:
+        """Judge From: and Sender: once per message (the header hook and the content check both ask)."""
+        if envelope.delegation is None:
+            try:
+                envelope.delegation = await self._judge_headers(str(session.auth_data or ""), head)
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+                logger.warning("directory_unavailable", error=str(exc))
+                envelope.delegation = Delegation(refusal=replies.DIRECTORY_DOWN)
+        return envelope.delegation
+
+    async def _judge_headers(self, account: str, head: bytes) -> Delegation:
+        senders = header_addresses(head, "sender")
+        for address in senders:
+            if address.lower() != account.lower():
+                return Delegation(refusal=replies.SENDER_HEADER_NOT_OWNED.format(address=address, account=account))
+        found = Delegation()
+        for address in header_addresses(head, "from") or [""]:
+            kind = await self.grant_kind(account, address) if address else None
+            if kind is None:
+                return Delegation(refusal=replies.FROM_NOT_OWNED.format(address=address, account=account))
+            if kind != "self" and not found.kind:
+                found = Delegation(kind=kind, mailbox=address.lower(),
+                                   add_sender=kind == "send_on_behalf" and not senders)
+        return found
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           mail_options: list[str]) -> str:
@@ -39,16 +105,21 @@ class SubmissionHandler(IngressHandler):
             sender = await self.directory.account(account)
             if await self.sending_disabled(sender, account, peer_ip(session)):
                 return replies.SENDING_DISABLED
+            assert sender is not None  # sending_disabled refuses an account that is not there
+            if not await self.may_send_as(account, address):
+                return replies.SENDER_NOT_OWNED.format(address=address, account=account)
+            # The sender's service class limits what it may send (R12), as the recipients' limit what they take.
+            limit = (await self.directory.service_class(sender.service_class)).max_message_bytes
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             logger.warning("directory_unavailable", error=str(exc))
             return replies.DIRECTORY_DOWN
-        if not await self.may_send_as(account, address):
-            return replies.SENDER_NOT_OWNED.format(address=address, account=account)
+        declared = declared_size(mail_options)
+        if declared > limit:
+            return replies.DECLARED_TOO_BIG.format(size=declared, limit=limit, address=account)
         reply = await super().handle_MAIL(server, session, envelope, address, mail_options)
-        if reply.startswith("250") and sender is not None:
+        if reply.startswith("250"):
             envelope.sender = sender  # kept for DATA, which needs its unit
-            # The sender's service class limits what it may send (R12), as the recipients' limit what they take.
-            envelope.size_limits[address] = sender.limits.max_message_bytes
+            envelope.size_limits[account] = limit
         return reply
 
     async def sending_disabled(self, found: Account | None, account: str, ip: str) -> bool:
@@ -80,19 +151,20 @@ class SubmissionHandler(IngressHandler):
                 logger.warning("outbound_count_failed", username=str(session.auth_data), error=str(exc))
         return reply
 
-    def foreign_domain(self, domain: str) -> str:
-        return replies.OUTBOUND_NOT_YET.format(domain=domain)
+    async def refuse_recipient(self, address: str, envelope: Envelope) -> str | None:
+        """Authenticated senders may write to the world; local recipients get MX's checks."""
+        if not await self.directory.is_local_domain(domain_of(address)):
+            return None
+        return await super().refuse_recipient(address, envelope)
 
     async def refuse_content(self, session: Session, envelope: Envelope, headers: dict[str, str]) -> str | None:
-        account = str(session.auth_data or "")
-        addresses = [a for _, a in email.utils.getaddresses([headers["header_from"]]) if a]
-        for address in addresses or [""]:
-            if not await self.may_send_as(account, address):
-                return replies.FROM_NOT_OWNED.format(address=address, account=account)
-        return None
+        draft = envelope.draft
+        return (await self.delegation(session, envelope, bytes(draft.head) if draft else b"")).refusal
 
     async def origin(self, session: Session, envelope: Envelope) -> dict[str, Any]:
         account = envelope.sender
-        # Local to local only, until outbound delivery exists (foreign recipients are refused at RCPT).
+        local = [await self.directory.is_local_domain(domain_of(r)) for r in envelope.rcpt_tos]
+        delegation = envelope.delegation or Delegation()
         return {"authenticated_as": str(session.auth_data), "sender_unit": (account.unit or None) if account else None,
-                "direction": "internal"}
+                "direction": "internal" if all(local) else "outbound",
+                "delegation": delegation.kind, "delegated_mailbox": delegation.mailbox}

@@ -31,6 +31,7 @@ async def test_alias_grant_and_service_class_are_read_as_lifecycle_writes_them(r
         assert await directory.grant("stttt@tiengiang.gov.vn", "other@tiengiang.gov.vn", now=now) is None
 
         assert (await directory.service_class("basic")).max_message_bytes == 3 * 1024**2
+        directory.class_cache_seconds = 0  # read again at once, as a process does after the cache period
         redis_client.hset(service_class_key("basic"), mapping={
             "name": "basic", "quota_bytes": 20 * 1024**2, "max_message_bytes": 5 * 1024**2, "features": "recall,burn"})
         stored = await directory.service_class("basic")

@@ -18,7 +18,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from schemas.events import MailReceived
-from services.common.directory import DOMAINS, Account, account_key
+from services.common.directory import DOMAINS, Account, account_key, service_class_key, usage_key
 from services.common.spool import Spool
 from services.platform import infra
 from tests.conftest import govmail_command
@@ -139,6 +139,50 @@ def test_message_over_the_recipients_class_limit_is_refused_with_the_limit(ingre
         smtp.rcpt("nho@tiengiang.gov.vn")
         code, text = smtp.data(big)
     assert code == 552 and text.startswith(b"5.3.4") and str(3 * 1024 * 1024).encode() in text
+
+
+def test_declared_size_over_the_recipients_class_is_refused_at_rcpt(ingress) -> None:
+    with smtplib.SMTP("127.0.0.1", int(ingress["GOVMAIL_SMTP_PORT"])) as smtp:
+        smtp.ehlo("client")
+        assert smtp.docmd("MAIL", f"FROM:<a@example.vn> SIZE={4 * 1024**2}")[0] == 250
+        code, text = smtp.rcpt("nho@tiengiang.gov.vn")
+        assert (code, text[:5]) == (552, b"5.3.4") and str(3 * 1024**2).encode() in text
+        assert smtp.rcpt("leminhhieu@tiengiang.gov.vn")[0] == 250  # a 50 MB class takes it
+
+
+def test_a_class_stored_by_lifecycle_sets_the_limit(platform_env, directory, redis_client) -> None:
+    redis_client.hset(service_class_key("thu-nghiem"), mapping={
+        "name": "thu-nghiem", "quota_bytes": 10**9, "max_message_bytes": 2000, "features": ""})
+    redis_client.hset(account_key("nho@tiengiang.gov.vn"), "service_class", "thu-nghiem")
+    proc = start_ingress(platform_env)
+    try:
+        with smtplib.SMTP("127.0.0.1", int(platform_env["GOVMAIL_SMTP_PORT"])) as smtp:
+            smtp.ehlo("client")
+            smtp.mail("a@example.vn")
+            smtp.rcpt("nho@tiengiang.gov.vn")
+            code, text = smtp.data(b"Subject: x\r\n\r\n" + b"z" * 3000 + b"\r\n")
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+    assert (code, text[:5]) == (552, b"5.3.4") and b"2000" in text
+
+
+@pytest.mark.parametrize(("setting", "code", "status"), [("temporary", 452, b"4.2.2"), ("permanent", 552, b"5.2.2")])
+def test_recipient_over_quota_is_refused_as_configured(platform_env, directory, redis_client, setting, code, status):
+    redis_client.set(usage_key("nho@tiengiang.gov.vn"), 10 * 1024**2)  # the basic class's whole quota
+    redis_client.set(usage_key("leminhhieu@tiengiang.gov.vn"), 10 * 1024**2)  # far below the standard quota
+    proc = start_ingress(dict(platform_env, INGRESS_OVER_QUOTA=setting))
+    try:
+        with smtplib.SMTP("127.0.0.1", int(platform_env["GOVMAIL_SMTP_PORT"])) as smtp:
+            smtp.ehlo("client")
+            smtp.mail("a@example.vn")
+            got = smtp.rcpt("nho@tiengiang.gov.vn")
+            other = smtp.rcpt("leminhhieu@tiengiang.gov.vn")
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+    assert (got[0], got[1][:5]) == (code, status) and b"nho@tiengiang.gov.vn" in got[1]
+    assert other[0] == 250
 
 
 def test_lines_longer_than_1000_octets_are_accepted_intact(ingress, infra_parts) -> None:

@@ -10,6 +10,7 @@ import smtplib
 import ssl
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from services.common.directory import DOMAINS
+from services.common.directory import DOMAINS, Grant, account_key, grants_key
 from services.lifecycle.passwords import hash_password
 from tests.ingress.test_smtp import DOMAIN, add_account, read_received, start_ingress
 
@@ -170,14 +171,110 @@ def test_from_header_of_another_account_is_refused(ingress, sender) -> None:
     assert (code, text[:5]) == (550, b"5.7.1")
 
 
-def test_foreign_recipients_are_refused_until_outbound_delivery_exists(ingress, sender) -> None:
+def test_foreign_recipients_are_accepted_as_outbound_mail(ingress, infra_parts, sender) -> None:
     with submission(ingress) as smtp:
         assert auth_plain(smtp, sender, PASSWORD)[0] == 235
         smtp.mail(sender)
-        code, text = smtp.rcpt("zhangwei@example.cn")
-        assert (code, text[:5]) == (550, b"5.7.1") and b"other domains" in text
+        assert smtp.rcpt("zhangwei@example.cn")[0] == 250
         code, text = smtp.rcpt(f"daxoa@{DOMAIN}")
-    assert (code, text[:5]) == (550, b"5.1.1")
+        assert (code, text[:5]) == (550, b"5.1.1")  # local recipients still get MX's checks
+        assert smtp.rcpt(OTHER)[0] == 250
+        code, reply = smtp.data(letter(sender, "zhangwei@example.cn"))
+    assert code == 250
+    event = read_received(infra_parts.bootstrap, reply.decode().split()[-1])
+    assert (event.mail.direction, event.mail.rcpt_to) == ("outbound", ["zhangwei@example.cn", OTHER])
+
+
+UNIT_BOX = f"stttt@{DOMAIN}"
+
+
+def grant(redis_client, grantee: str, rights: list[str], expires: datetime | None = None) -> None:
+    add_account(redis_client, UNIT_BOX, "Sở Thông tin và Truyền thông", kind="unit")
+    record = Grant(mailbox=UNIT_BOX, grantee=grantee, rights=rights,  # type: ignore[arg-type]
+                   expires_at=expires.isoformat() if expires else "")
+    redis_client.hset(grants_key(UNIT_BOX), grantee.lower(), record.model_dump_json())
+
+
+def unit_letter(sender_header: str | None = None) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"Sở Thông tin và Truyền thông <{UNIT_BOX}>"
+    if sender_header:
+        msg["Sender"] = sender_header
+    msg["To"] = OTHER
+    msg["Subject"] = "Công văn số 123/STTTT — 关于会议的通知"
+    msg.set_content("Kính gửi các phòng ban,\nSở TTTT thông báo lịch họp.\n", cte="8bit")
+    return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+
+
+def send_unit_letter(env: dict[str, str], sender: str, mail_from: str, data: bytes) -> tuple[int, bytes]:
+    with submission(env) as smtp:
+        assert auth_plain(smtp, sender, PASSWORD)[0] == 235
+        smtp.mail(mail_from)
+        smtp.rcpt(OTHER)
+        return smtp.data(data)
+
+
+def stored_headers(event) -> bytes:
+    return Path(event.mail.blob.uri.removeprefix("file://")).read_bytes().split(b"\r\n\r\n")[0]
+
+
+def test_send_on_behalf_of_a_unit_mailbox_adds_a_sender_header(ingress, infra_parts, redis_client, sender) -> None:
+    grant(redis_client, sender, ["view", "send_on_behalf"])
+    code, reply = send_unit_letter(ingress, sender, sender, unit_letter())
+    assert code == 250, reply
+    event = read_received(infra_parts.bootstrap, reply.decode().split()[-1])
+    assert (event.mail.delegation, event.mail.delegated_mailbox) == ("send_on_behalf", UNIT_BOX)
+    headers = stored_headers(event)
+    assert headers.count(b"\r\nSender: ") == 1 and f"Sender: {sender}\r\n".encode() in headers
+    # The envelope may name the unit mailbox too (bounces then go to it).
+    code, reply = send_unit_letter(ingress, sender, UNIT_BOX, unit_letter(sender_header=sender))
+    assert code == 250, reply
+    event = read_received(infra_parts.bootstrap, reply.decode().split()[-1])
+    assert stored_headers(event).count(b"Sender: ") == 1  # the client's own, not a second one
+
+
+def test_send_as_a_unit_mailbox_adds_no_sender_header(ingress, infra_parts, redis_client, sender) -> None:
+    grant(redis_client, sender, ["send_as"])
+    code, reply = send_unit_letter(ingress, sender, UNIT_BOX, unit_letter())
+    assert code == 250, reply
+    event = read_received(infra_parts.bootstrap, reply.decode().split()[-1])
+    assert (event.mail.delegation, event.mail.delegated_mailbox) == ("send_as", UNIT_BOX)
+    assert b"Sender:" not in stored_headers(event)
+
+
+def test_send_for_a_mailbox_without_a_live_grant_is_refused(ingress, redis_client, sender) -> None:
+    code, text = send_unit_letter(ingress, sender, sender, unit_letter())
+    assert (code, text[:5]) == (550, b"5.7.1") and UNIT_BOX.encode() in text
+    grant(redis_client, sender, ["view"])  # reading it is not sending for it
+    code, text = send_unit_letter(ingress, sender, sender, unit_letter())
+    assert (code, text[:5]) == (550, b"5.7.1")
+    grant(redis_client, sender, ["send_on_behalf"], expires=datetime.now(UTC) - timedelta(minutes=1))
+    code, text = send_unit_letter(ingress, sender, sender, unit_letter())
+    assert (code, text[:5]) == (550, b"5.7.1")
+    with submission(ingress) as smtp:
+        assert auth_plain(smtp, sender, PASSWORD)[0] == 235
+        code, text = smtp.docmd("MAIL", f"FROM:<{UNIT_BOX}>")
+    assert (code, text[:5]) == (550, b"5.7.1")
+
+
+def test_a_sender_header_naming_someone_else_is_refused(ingress, sender) -> None:
+    with submission(ingress) as smtp:
+        assert auth_plain(smtp, sender, PASSWORD)[0] == 235
+        smtp.mail(sender)
+        smtp.rcpt(OTHER)
+        data = letter(sender, OTHER).replace(b"Subject:", f"Sender: {OTHER}\r\nSubject:".encode(), 1)
+        code, text = smtp.data(data)
+    assert (code, text[:5]) == (550, b"5.7.1") and b"Sender:" in text
+
+
+def test_declared_size_over_the_senders_class_is_refused_at_mail(ingress, redis_client, sender) -> None:
+    redis_client.hset(account_key(sender), "service_class", "basic")
+    with submission(ingress) as smtp:
+        assert auth_plain(smtp, sender, PASSWORD)[0] == 235
+        code, text = smtp.docmd("MAIL", f"FROM:<{sender}> SIZE={4 * 1024**2}")
+        assert (code, text[:5]) == (552, b"5.3.4") and str(3 * 1024**2).encode() in text
+        code, _ = smtp.docmd("MAIL", f"FROM:<{sender}> SIZE={2 * 1024**2}")
+    assert code == 250
 
 
 def test_brute_force_locks_the_username_even_for_the_right_password(ingress, infra_parts, sender) -> None:
