@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
-import tempfile
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Protocol
 from urllib.parse import urlparse
 
 from schemas.events import BlobRef
@@ -33,21 +33,45 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+_temp_counter = itertools.count()
+
+
+def open_temp(folder: Path) -> tuple[int, Path]:
+    """A new, exclusively created file in `folder` (`.tmp-<pid>-<n>-<random>`); cheaper than tempfile.mkstemp,
+    which draws names through a generator and a lock on every call (this is on ingress's per-message path)."""
+    while True:
+        path = folder / f".tmp-{os.getpid()}-{next(_temp_counter)}-{os.urandom(4).hex()}"
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), path
+        except FileExistsError:  # left by an earlier process with the same pid
+            continue
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def write_durably(path: Path, data: bytes, sync: bool = True) -> None:
     """Write to a temporary file beside `path`, fsync, rename into place and fsync the folder.
 
     With sync=False only the rename is atomic; the caller makes it durable (GroupSync)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
+        fd, tmp = open_temp(path.parent)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = open_temp(path.parent)
+    try:
+        try:
+            write_all(fd, data)
             if sync:
-                os.fsync(f.fileno())
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     if sync:
         fsync_dir(path.parent)
@@ -59,6 +83,15 @@ class FileBlobStore:
     def __init__(self, root: Path):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._folders: set[Path] = set()  # fan-out folders known to exist: no mkdir per message
+
+    def folder_of(self, path: Path) -> Path:
+        """The blob's folder, created on first use."""
+        folder = path.parent
+        if folder not in self._folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._folders.add(folder)
+        return folder
 
     @classmethod
     def from_uri(cls, uri: str) -> FileBlobStore:
@@ -98,13 +131,12 @@ class BlobWriter:
         self.size = 0
         self.temp: Path | None = None
         self._hash = hashlib.sha256()
-        self._file: BinaryIO | None = None
+        self._fd: int | None = None
 
     def write(self, data: bytes) -> None:
-        if self._file is None:
-            fd, tmp = tempfile.mkstemp(dir=self.store.root, prefix=".tmp-")
-            self.temp, self._file = Path(tmp), os.fdopen(fd, "wb")
-        self._file.write(data)
+        if self._fd is None:
+            self._fd, self.temp = open_temp(self.store.root)
+        write_all(self._fd, data)
         self._hash.update(data)
         self.size += len(data)
 
@@ -113,18 +145,18 @@ class BlobWriter:
 
         With sync=False the caller makes it durable itself (services.common.durable.GroupSync)."""
         self.write(b"")
-        assert self._file is not None and self.temp is not None
+        assert self._fd is not None and self.temp is not None
         digest = self._hash.hexdigest()
         path = self.store.path_of(digest)
         try:
             if path.exists():
                 self.discard()
             else:
-                self._file.flush()
                 if sync:
-                    os.fsync(self._file.fileno())
-                self._file.close()
-                path.parent.mkdir(parents=True, exist_ok=True)
+                    os.fsync(self._fd)
+                os.close(self._fd)
+                self._fd = None
+                self.store.folder_of(path)
                 os.replace(self.temp, path)
                 self.temp = None
                 if sync:
@@ -136,8 +168,9 @@ class BlobWriter:
 
     def discard(self) -> None:
         """Forget what was written; safe to call twice and after commit."""
-        if self._file is not None:
-            self._file.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         if self.temp is not None:
             self.temp.unlink(missing_ok=True)
             self.temp = None
