@@ -30,11 +30,21 @@ class LocalDNS:
         self._lock = threading.Lock()
         self.queries: list[tuple[str, str]] = []
         handler = self._handler_class()
-        self._udp = socketserver.ThreadingUDPServer((host, 0), handler.Udp)
-        self.port = self._udp.server_address[1]
-        self._tcp = _ReusableTCPServer((host, self.port), handler.Tcp)
+        # UDP and TCP on one port: the port the OS gives UDP may be taken for TCP; then try another.
+        for _ in range(20):
+            self._udp = socketserver.ThreadingUDPServer((host, 0), handler.Udp)
+            self.port = self._udp.server_address[1]
+            try:
+                self._tcp = _ReusableTCPServer((host, self.port), handler.Tcp)
+                break
+            except OSError:
+                self._udp.server_close()
+        else:
+            raise OSError("no port free for both UDP and TCP")
         self._threads = [
-            threading.Thread(target=server.serve_forever, daemon=True, name="local-dns")
+            # A short poll interval: shutdown() waits for it, and tests close a server each.
+            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+                             name="local-dns")
             for server in (self._udp, self._tcp)
         ]
         for thread in self._threads:
