@@ -64,9 +64,15 @@ async def verify(raw: bytes, dns: Lookups) -> list[DkimResult]:
             continue
         try:
             good = await asyncio.to_thread(verify_one, signer, index, records[0].encode("utf-8"))
+        except dkim.ValidationError as exc:
+            # dkimpy raises for a changed body; that is a failed signature, not a broken one.
+            changed = str(exc).startswith("body hash mismatch")
+            results.append(DkimResult("fail" if changed else "permerror", domain,
+                                      f"s={selector}: " + ("body hash does not match" if changed else str(exc)[:200])))
+            continue
         except dkim.DKIMException as exc:
-            results.append(DkimResult("permerror", domain, f"s={selector}: {exc}"))
+            results.append(DkimResult("permerror", domain, f"s={selector}: {str(exc)[:200]}"))
             continue
         results.append(DkimResult("pass" if good else "fail", domain,
-                                  f"s={selector}: " + ("signature verified" if good else "signature or body hash does not match")))
+                                  f"s={selector}: " + ("signature verified" if good else "signature does not match")))
     return results
