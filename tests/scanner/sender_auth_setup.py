@@ -81,14 +81,14 @@ def envelope(client_ip: str, helo: str, mail_from: str, listener: str = "mx", si
 
 
 @contextlib.asynccontextmanager
-async def scan_context(dns: LocalDNS, redis_url: str, list_path: Path, domains: list[str],
+async def scan_context(resolver_address: str, redis_url: str, list_path: Path, domains: list[str],
                        dns_timeout: float = 1.0) -> AsyncIterator[context.ScanContext]:
     """The context the service would build, pointed at the test's DNS server, Redis and list; the Bayes model off."""
     directory = RedisDirectory.from_url(redis_url)
     if domains:
         await directory.redis.sadd(DOMAINS, *domains)
     ctx = context.ScanContext(
-        resolver=make_resolver(dns.resolver_address, timeout=dns_timeout),
+        resolver=make_resolver(resolver_address, timeout=dns_timeout),
         directory=directory,
         phishing=ListFile(list_path),
         dns_timeout=dns_timeout,

@@ -38,7 +38,7 @@ def local_dns() -> Iterator[LocalDNS]:
 @pytest.fixture
 async def pipeline(local_dns, infra_parts, redis_client, tmp_path: Path) -> AsyncIterator[Pipeline]:
     list_path = tmp_path / "phishing.list"
-    async with scan_context(local_dns, infra_parts.redis_url, list_path, PROVINCE["domains"]) as ctx:
+    async with scan_context(local_dns.resolver_address, infra_parts.redis_url, list_path, PROVINCE["domains"]) as ctx:
         ctx.phishing.add(PROVINCE["phishing_list"])
         yield Pipeline(config.load())
 
