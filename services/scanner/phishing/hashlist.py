@@ -29,7 +29,7 @@ from services.scanner.phishing.canonical import canonicalize, digest, expression
 
 PREFIX = 4
 FULL = 32
-HASH_LINE = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
+HASH_LINE = re.compile(r"^sha256:([0-9a-f]{64})$", re.IGNORECASE)
 
 
 class ListError(ValueError):
