@@ -62,6 +62,16 @@ class SigningKey:
         return signature + raw
 
 
+def simple_mail(sender: str, text: str, html: str = "") -> bytes:
+    """A Vietnamese notice from `sender`: plain text, or text and HTML alternatives."""
+    head = f"From: {sender}\nTo: lanlt@tiengiang.gov.vn\nSubject: =?utf-8?q?Th=C3=B4ng_b=C3=A1o?=\nMIME-Version: 1.0\n"
+    if not html:
+        return (head + f"Content-Type: text/plain; charset=utf-8\n\n{text}\n").encode()
+    return (head + "Content-Type: multipart/alternative; boundary=b\n\n"
+            f"--b\nContent-Type: text/plain; charset=utf-8\n\n{text}\n"
+            f"--b\nContent-Type: text/html; charset=utf-8\n\n{html}\n--b--\n").encode()
+
+
 def envelope(client_ip: str, helo: str, mail_from: str, listener: str = "mx", size: int = 0) -> MailInfo:
     """The MailInfo ingress would record for this SMTP session."""
     local = listener != "mx"

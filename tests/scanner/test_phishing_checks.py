@@ -9,18 +9,9 @@ import pytest
 
 from services.scanner import config, context
 from services.scanner.pipeline import Pipeline
-from tests.scanner.sender_auth_setup import scan_context
+from tests.scanner.sender_auth_setup import scan_context, simple_mail
 
 PROVINCE = ["tiengiang.gov.vn", "tiengiang.vn"]
-
-
-def mail(sender: str, body: str, html: str = "") -> bytes:
-    head = f"From: {sender}\nTo: lanlt@tiengiang.gov.vn\nSubject: =?utf-8?q?Th=C3=B4ng_b=C3=A1o?=\nMIME-Version: 1.0\n"
-    if not html:
-        return (head + f"Content-Type: text/plain; charset=utf-8\n\n{body}\n").encode("utf-8")
-    return (head + "Content-Type: multipart/alternative; boundary=b\n\n"
-            f"--b\nContent-Type: text/plain; charset=utf-8\n\n{body}\n"
-            f"--b\nContent-Type: text/html; charset=utf-8\n\n{html}\n--b--\n").encode("utf-8")
 
 
 @pytest.fixture
@@ -40,25 +31,25 @@ def phishing(verdict) -> dict[str, list[str]]:
 
 
 async def test_display_name_showing_an_official_address(pipeline: Pipeline) -> None:
-    verdict = await pipeline.scan(mail('"vanthu@tiengiang.gov.vn" <vanthu.tiengiang@mail.example>', "Kính gửi anh chị."))
+    verdict = await pipeline.scan(simple_mail('"vanthu@tiengiang.gov.vn" <vanthu.tiengiang@mail.example>', "Kính gửi anh chị."))
     assert phishing(verdict) == {"PHISHING_GOV_IMPERSONATION": [
         "vanthu.tiengiang@mail.example shows as 'vanthu@tiengiang.gov.vn' (an official address)"]}
 
 
 async def test_government_name_from_government_domain_is_fine(pipeline: Pipeline) -> None:
-    verdict = await pipeline.scan(mail("=?utf-8?b?VUJORCB04buJbmggQuG6r2MgS+G6oW4=?= <vanthu@backan.gov.vn>",
+    verdict = await pipeline.scan(simple_mail("=?utf-8?b?VUJORCB04buJbmggQuG6r2MgS+G6oW4=?= <vanthu@backan.gov.vn>",
                                        "Xem https://backan.gov.vn/ và https://hanam.gov.vn/"))
     assert phishing(verdict) == {}
 
 
 async def test_typo_of_a_province_domain_in_a_link(pipeline: Pipeline) -> None:
-    verdict = await pipeline.scan(mail("Hỗ trợ <hotro@mail.example>", "Đăng nhập: https://tiengiamg.vn/login"))
+    verdict = await pipeline.scan(simple_mail("Hỗ trợ <hotro@mail.example>", "Đăng nhập: https://tiengiamg.vn/login"))
     assert phishing(verdict) == {"PHISHING_LOOKALIKE_DOMAIN": ["https://tiengiamg.vn/login imitates tiengiang.vn (typo)"]}
     assert verdict.action == "accept"  # marked for the webmail's warning, not held
 
 
 async def test_list_change_applies_without_restart(pipeline: Pipeline, ctx: context.ScanContext) -> None:
-    raw = mail("a@mail.example", "Xác nhận tại http://xac-thuc.example/tai-khoan?id=1")
+    raw = simple_mail("a@mail.example", "Xác nhận tại http://xac-thuc.example/tai-khoan?id=1")
     assert phishing(await pipeline.scan(raw)) == {}
     ctx.phishing.add(["xac-thuc.example/tai-khoan"])  # as `govmail scanner phishing add` does
     verdict = await pipeline.scan(raw)

@@ -8,6 +8,7 @@ from services.scanner.checks.impersonation import names_government
 from services.scanner.message import parse
 from services.scanner.phishing.links import host, links, shown_host
 from services.scanner.phishing.lookalike import distance, imitation, skeleton
+from tests.scanner.sender_auth_setup import simple_mail
 
 OWN = "tiengiang.gov.vn"
 
@@ -49,18 +50,9 @@ HTML = """<html><body>
 </body></html>"""
 
 
-def html_mail(html: str, text: str = "") -> bytes:
-    return (
-        "From: a@example.net\nTo: lanlt@tiengiang.gov.vn\nSubject: =?utf-8?q?Th=C3=B4ng_b=C3=A1o?=\n"
-        "MIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=b\n\n"
-        f"--b\nContent-Type: text/plain; charset=utf-8\n\n{text}\n"
-        f"--b\nContent-Type: text/html; charset=utf-8\n\n{html}\n--b--\n"
-    ).encode("utf-8")
-
-
 def test_links_of_html_and_text_parts() -> None:
     text = "请访问http://登录.example/账号，或 www.tiengiang.gov.vn/tin-tuc。Xem (https://a.example/x)."
-    found = [(link.url, link.text) for link in links(parse(html_mail(HTML, text)))]
+    found = [(link.url, link.text) for link in links(parse(simple_mail("a@example.net", text, HTML)))]
     assert found == [
         ("http://登录.example/账号", ""),
         ("www.tiengiang.gov.vn/tin-tuc", ""),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.scanner import config
-from services.scanner.auth import dmarc
+from services.scanner.auth import dkim, dmarc
 from services.scanner.pipeline import Pipeline
 from tests.dnsserver import LocalDNS
 from tests.scanner.scanner_mail import official_mail
@@ -113,3 +113,12 @@ def test_policy_records() -> None:
     assert dmarc.parse("v=DMARC1; p=bogus; rua=mailto:d@example.vn", "example.vn").p == "none"  # §6.6.3
     assert dmarc.parse("v=DMARC1; p=bogus", "example.vn") is None
     assert dmarc.parse("v=spf1 -all", "example.vn") is None
+
+
+async def test_dkim_on_headers_dkimpy_cannot_split() -> None:
+    broken = b"From: a@example.vn\n\x00not a header\nSubject: x\n\nN\xe1\xbb\x99i dung\n"
+    assert await dkim.verify(broken, None) == [dkim.DkimResult("none", "", "no DKIM-Signature header")]  # type: ignore[arg-type]
+    signed = b"DKIM-Signature: v=1; a=rsa-sha256; d=example.vn; s=s1; h=from; bh=AA==; b=AA==\n" + broken
+    (result,) = await dkim.verify(signed, None)  # type: ignore[arg-type]
+    assert result.result == "permerror"
+    assert result.reason.startswith("message unreadable for DKIM")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -14,6 +15,7 @@ from services.scanner.auth.lookups import Lookups, TempError
 Result = Literal["pass", "fail", "none", "temperror", "permerror"]
 # A message with more signatures than this is either broken or an attempt to make the scanner work.
 MAX_SIGNATURES = 5
+SIGNATURE_HEADER = re.compile(rb"^dkim-signature[ \t]*:", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass
@@ -43,7 +45,12 @@ def verify_one(signer: dkim.DKIM, index: int, key_record: bytes) -> bool:
 
 async def verify(raw: bytes, dns: Lookups) -> list[DkimResult]:
     """One result per signature (at most MAX_SIGNATURES); [none] when the message carries none."""
-    signer, tags = await asyncio.to_thread(signatures, raw)
+    if not SIGNATURE_HEADER.search(raw):
+        return [DkimResult("none", "", "no DKIM-Signature header")]
+    try:
+        signer, tags = await asyncio.to_thread(signatures, raw)
+    except dkim.DKIMException as exc:  # headers dkimpy cannot split: no signature in them can verify
+        return [DkimResult("permerror", "", f"message unreadable for DKIM: {str(exc)[:200]}")]
     if not tags:
         return [DkimResult("none", "", "no DKIM-Signature header")]
     results = []
