@@ -8,12 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dns.asyncresolver
+import dns.resolver
 
 from services.common.directory import DOMAINS, RedisDirectory
 from services.common.dns import make_resolver
 from services.common.settings import PlatformSettings
 from services.scanner.phishing.hashlist import ListFile
 from services.scanner.settings import ScannerSettings
+
+DNS_CACHE_ENTRIES = 50_000
 
 
 def list_path(platform: PlatformSettings, settings: ScannerSettings) -> Path:
@@ -37,8 +40,12 @@ class ScanContext:
     @classmethod
     def from_settings(cls, platform: PlatformSettings, settings: ScannerSettings,
                       with_directory: bool = True) -> ScanContext:
+        resolver = make_resolver(platform.dns_resolver, timeout=settings.dns_timeout)
+        # Senders' SPF, DKIM and DMARC records come back with every message of theirs: keep them
+        # for their TTL instead of asking again.
+        resolver.cache = dns.resolver.LRUCache(DNS_CACHE_ENTRIES)
         return cls(
-            resolver=make_resolver(platform.dns_resolver, timeout=settings.dns_timeout),
+            resolver=resolver,
             directory=RedisDirectory.from_url(platform.redis) if with_directory else None,
             phishing=ListFile(list_path(platform, settings)),
             dns_timeout=settings.dns_timeout,

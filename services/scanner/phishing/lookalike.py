@@ -27,6 +27,7 @@ def prototypes() -> dict[str, str]:
     return mapping
 
 
+@functools.lru_cache(maxsize=8192)
 def skeleton(domain: str) -> str:
     """What the domain looks like: accents dropped, confusables mapped to ASCII, 'i' and 'l' and 'rn'/'m' merged."""
     if "xn--" in domain:
@@ -67,6 +68,11 @@ def distance(a: str, b: str) -> int:
     return previous[-1]
 
 
+def one_edit(a: str, b: str) -> bool:
+    return abs(len(a) - len(b)) <= 1 and distance(a, b) == 1
+
+
+@functools.lru_cache(maxsize=8192)  # the same link and sender domains come back message after message
 def imitation(domain: str, local: str) -> str | None:
     """How `domain` imitates the province's `local` domain ('homograph', 'typo', 'prefix'), or None.
 
@@ -82,6 +88,6 @@ def imitation(domain: str, local: str) -> str | None:
     if domain.startswith(local + ".") or domain.startswith(local + "-"):
         return "prefix"  # tiengiang.gov.vn.secure-login.example
     ascii_tail = decode(tail)
-    if distance(ascii_tail, local) == 1 or distance(decode(domain), local) == 1:
+    if one_edit(ascii_tail, local) or one_edit(decode(domain), local):
         return "typo"  # tiengiamg.gov.vn, tiengiang-gov.vn
     return None
