@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dns.asyncresolver
 import dns.resolver
+from redis.exceptions import RedisError
 
+from services.common import logging as log
 from services.common.directory import DOMAINS, RedisDirectory
 from services.common.dns import make_resolver
 from services.common.settings import PlatformSettings
 from services.scanner.phishing.hashlist import ListFile
 from services.scanner.settings import ScannerSettings
+
+logger = log.get(__name__)
 
 DNS_CACHE_ENTRIES = 50_000
 
@@ -35,7 +40,7 @@ class ScanContext:
     government_suffixes: tuple[str, ...] = ("gov.vn", "gov.cn")
     cache_seconds: float = 30.0
     _domains: frozenset[str] = field(default=frozenset(), repr=False)
-    _domains_at: float = field(default=-float("inf"), repr=False)
+    _domains_at: float = field(default=-math.inf, repr=False)
 
     @classmethod
     def from_settings(cls, platform: PlatformSettings, settings: ScannerSettings,
@@ -68,7 +73,14 @@ class ScanContext:
         if self.directory is None:
             return frozenset()
         if time.monotonic() - self._domains_at >= self.cache_seconds:
-            members = await self.directory.redis.smembers(DOMAINS)
+            try:
+                members = await self.directory.redis.smembers(DOMAINS)
+            except RedisError as exc:
+                if self._domains_at == -math.inf:
+                    raise  # never read: the checks that need it fail (CHECK_ERROR), never pass the mail
+                # Domains change seldom: the last list read is better than failing every message.
+                logger.warning("local_domains_stale", error=str(exc), age=round(time.monotonic() - self._domains_at))
+                return self._domains
             self._domains = frozenset(m.lower() for m in members)
             self._domains_at = time.monotonic()
         return self._domains

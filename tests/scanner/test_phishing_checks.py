@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from services.common.directory import RedisDirectory
+from services.platform import infra
 from services.scanner import config, context
 from services.scanner.pipeline import Pipeline
 from tests.scanner.sender_auth_setup import scan_context, simple_mail
@@ -56,3 +58,23 @@ async def test_list_change_applies_without_restart(pipeline: Pipeline, ctx: cont
     assert phishing(verdict) == {"PHISHING_URL_LISTED": [
         "http://xac-thuc.example/tai-khoan?id=1 listed as xac-thuc.example/tai-khoan"]}
     assert verdict.action == "quarantine"
+
+
+async def test_redis_down_before_any_read_quarantines(infra_parts, tmp_path: Path) -> None:
+    dead = f"redis://127.0.0.1:{infra.free_port()}/0"
+    async with scan_context("127.0.0.1:9", dead, tmp_path / "phishing.list", []):
+        verdict = await Pipeline(config.load()).scan(simple_mail("UBND tỉnh <a@mail.example>", "Kính gửi."))
+    assert {"CHECK_ERROR_HOMOGRAPH", "CHECK_ERROR_IMPERSONATION"} <= set(phishing(verdict))
+    assert verdict.action == "quarantine"
+
+
+async def test_redis_down_later_keeps_the_last_domains_read(ctx: context.ScanContext, infra_parts) -> None:
+    ctx.cache_seconds = 0
+    assert await ctx.local_domains() == frozenset(PROVINCE)
+    alive = ctx.directory
+    ctx.directory = RedisDirectory.from_url(f"redis://127.0.0.1:{infra.free_port()}/0")
+    try:
+        assert await ctx.local_domains() == frozenset(PROVINCE)
+    finally:
+        await ctx.directory.close()
+        ctx.directory = alive
