@@ -45,7 +45,13 @@ class ScanContext:
     @classmethod
     def from_settings(cls, platform: PlatformSettings, settings: ScannerSettings,
                       with_directory: bool = True) -> ScanContext:
-        resolver = make_resolver(platform.dns_resolver, timeout=settings.dns_timeout)
+        try:
+            resolver = make_resolver(platform.dns_resolver, timeout=settings.dns_timeout)
+        except dns.resolver.NoResolverConfiguration:
+            # No resolv.conf (a bare container): every look-up then gives TEMPERROR, and the
+            # checks that need no DNS still run.
+            logger.error("dns_resolver_unconfigured", hint="set GOVMAIL_DNS_RESOLVER")
+            resolver = dns.asyncresolver.Resolver(configure=False)
         # Senders' SPF, DKIM and DMARC records come back with every message of theirs: keep them
         # for their TTL instead of asking again.
         resolver.cache = dns.resolver.LRUCache(DNS_CACHE_ENTRIES)
