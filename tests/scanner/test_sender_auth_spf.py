@@ -198,3 +198,14 @@ async def test_lookups_stop_before_the_check_deadline(silent_dns: str) -> None:
     assert result.result == "temperror"
     with pytest.raises(TempError, match="time budget spent"):
         await dns.txt("slow.example.vn")
+
+
+async def test_ptr_needs_a_validated_name_under_the_domain(local_dns: LocalDNS) -> None:
+    publish(local_dns, {
+        "ptr.example.vn": "v=spf1 ptr -all",
+        "9.2.0.192.in-addr.arpa": [("PTR", "mail.ptr.example.vn.")],
+        "mail.ptr.example.vn": [("A", "192.0.2.9")],
+        "10.2.0.192.in-addr.arpa": [("PTR", "mail.ptr.example.vn.")],  # forward look-up does not confirm it
+    })
+    assert (await check(local_dns, "192.0.2.9", "x@ptr.example.vn")).result == "pass"
+    assert (await check(local_dns, "192.0.2.10", "x@ptr.example.vn")).result == "fail"
