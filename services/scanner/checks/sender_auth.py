@@ -25,10 +25,10 @@ def from_domain(mail: ParsedMail) -> str:
     return domain(senders[0][1]) if len(senders) == 1 else ""
 
 
-def proven(domain: str, spf_result: spf.SpfResult, dkims: list[dkim.DkimResult]) -> bool:
+def proven(claimed: str, spf_result: spf.SpfResult, dkims: list[dkim.DkimResult]) -> bool:
     """SPF or DKIM passes for this domain or another of its organisation (relaxed alignment)."""
-    return (spf_result.result == "pass" and dmarc.aligned(spf_result.domain, domain, strict=False)) or any(
-        d.result == "pass" and dmarc.aligned(d.domain, domain, strict=False) for d in dkims
+    return (spf_result.result == "pass" and dmarc.aligned(spf_result.domain, claimed, strict=False)) or any(
+        d.result == "pass" and dmarc.aligned(d.domain, claimed, strict=False) for d in dkims
     )
 
 
