@@ -18,6 +18,7 @@ from services.common.consumer import BreakerTripped, ConsumerRunner, DlqBreaker,
 from services.common.faust_app import make_app
 from services.common.settings import PlatformSettings
 from services.scanner import config as scanner_config
+from services.scanner import context
 from services.scanner.checks import bayes
 from services.scanner.handler import ScanHandler
 from services.scanner.pipeline import Pipeline
@@ -35,6 +36,12 @@ def build(platform: PlatformSettings, settings: ScannerSettings) -> faust.App:
     pipeline = Pipeline(scanner_config.load(settings.config), budget=settings.check_timeout)
     # Loaded now, not on the first message, so that message's checks keep their whole time budget.
     bayes.load()
+    # The DNS resolver, Redis (the province's domains) and the phishing list of the network checks.
+    scan_context = context.ScanContext.from_settings(platform, settings)
+    context.use(scan_context)
+    listed = scan_context.phishing.current()
+    logger.info("phishing_list_loaded", path=str(scan_context.phishing.path), entries=len(listed),
+                skipped=scan_context.phishing.skipped[:5])
     app = make_app("scanner", platform, web_port=platform.health_port_base + 0)
     topic = app.topic(RECEIVED, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 

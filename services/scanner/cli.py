@@ -10,10 +10,11 @@ from pathlib import Path
 from services.common import logging as log
 from services.common.settings import PlatformSettings
 from services.common.worker import run_worker
-from services.scanner import corpus
+from services.scanner import context, corpus
 from services.scanner.app import build
 from services.scanner.classifier import training
 from services.scanner.config import ConfigError
+from services.scanner.phishing.hashlist import ListError, ListFile, read_lines
 from services.scanner.settings import ScannerSettings
 
 # Same code as argparse uses for a usage error: the command cannot do what was asked.
@@ -34,7 +35,32 @@ def parser() -> argparse.ArgumentParser:
                        "'none' trains on feedback alone")
     train.add_argument("--all", action="store_true",
                        help="train on the whole corpus groups instead of leaving out the 20 %% held out for measuring")
+    phishing = sub.add_parser("phishing", help="the province's phishing list (Safe-Browsing-style hashes)")
+    phishing_sub = phishing.add_subparsers(dest="phishing_command", metavar="ACTION", required=True)
+    for action, text in (("add", "add URLs, domains or sha256:HEX entries"), ("remove", "remove entries")):
+        one = phishing_sub.add_parser(action, help=text)
+        one.add_argument("urls", nargs="+", metavar="URL")
+    phishing_sub.add_parser("list", help="print the entries, one a line")
     return p
+
+
+def phishing_list(args: argparse.Namespace) -> int:
+    """Edit the list file the running scanners read again as soon as it changes."""
+    listed = ListFile(context.list_path(PlatformSettings(), ScannerSettings()))
+    if args.phishing_command == "list":
+        for line in read_lines(listed.path):
+            print(line)
+        return 0
+    try:
+        changed = listed.add(args.urls) if args.phishing_command == "add" else listed.remove(args.urls)
+    except ListError as exc:
+        print(f"govmail scanner phishing: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    verb = "added" if args.phishing_command == "add" else "removed"
+    for line in changed:
+        print(f"{verb} {line}")
+    print(f"{len(changed)} {verb}, {len(read_lines(listed.path))} in {listed.path}")
+    return 0
 
 
 def train(args: argparse.Namespace) -> int:
@@ -92,4 +118,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == "train":
         return train(args)
+    if args.command == "phishing":
+        return phishing_list(args)
     return run()

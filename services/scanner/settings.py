@@ -28,3 +28,24 @@ class ScannerSettings(BaseSettings):
     breaker_min_count: int = Field(
         10, ge=1, description="The breaker trips only once at least this many recent inputs went to the DLQ."
     )
+    # Sender authentication and phishing (mail from outside).
+    dns_timeout: float = Field(
+        1.5, gt=0, description="Seconds one SPF/DKIM/DMARC DNS query may take; a query that runs out gives TEMPERROR."
+    )
+    trusted_networks: str = Field(
+        "127.0.0.0/8,::1/128",
+        description="Comma-separated CIDRs of relays the province runs itself; mail from them skips SPF/DKIM/DMARC.",
+    )
+    government_suffixes: str = Field(
+        "gov.vn,gov.cn",
+        description="Comma-separated domains only government bodies can register under: never outsiders' lookalikes, "
+        "and a display name naming a government unit is expected from them.",
+    )
+    directory_cache_seconds: float = Field(
+        30.0, ge=0, description="How long the scanner keeps the province's domain list read from Redis."
+    )
+    phishing_list: Path | None = Field(
+        None,
+        description="The province's phishing list (one URL expression or sha256:HEX a line; "
+        "`govmail scanner phishing add`). Unset: <data dir>/scanner/phishing.list.",
+    )
