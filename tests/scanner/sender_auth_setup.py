@@ -22,21 +22,6 @@ from services.scanner.phishing.hashlist import ListFile
 from tests.dnsserver import LocalDNS
 
 
-def start_dns() -> LocalDNS:
-    """A LocalDNS server, tried again when the TCP side cannot have the port the OS gave the UDP side.
-
-    LocalDNS binds TCP to the UDP socket's ephemeral port; now and then another process holds that
-    port for TCP and the bind fails with EADDRINUSE.
-    """
-    for attempt in range(5):
-        try:
-            return LocalDNS()
-        except OSError:
-            if attempt == 4:
-                raise
-    raise AssertionError("unreachable")
-
-
 class SigningKey:
     """An RSA key generated for the test run; its public half goes into the local DNS server."""
 

@@ -13,14 +13,14 @@ from services.scanner.auth import dkim, dmarc
 from services.scanner.pipeline import Pipeline
 from tests.dnsserver import LocalDNS
 from tests.scanner.scanner_mail import official_mail
-from tests.scanner.sender_auth_setup import envelope, scan_context, start_dns
+from tests.scanner.sender_auth_setup import envelope, scan_context
 
 PROVINCE = ["tiengiang.gov.vn"]
 
 
 @pytest.fixture(scope="module")
 def local_dns() -> Iterator[LocalDNS]:
-    server = start_dns()
+    server = LocalDNS()
     yield server
     server.close()
 

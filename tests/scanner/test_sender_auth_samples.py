@@ -12,7 +12,7 @@ from services.scanner import config
 from services.scanner.checks import CHECKS
 from services.scanner.pipeline import Pipeline
 from tests.dnsserver import LocalDNS
-from tests.scanner.sender_auth_setup import SigningKey, envelope, scan_context, start_dns
+from tests.scanner.sender_auth_setup import SigningKey, envelope, scan_context
 
 SAMPLES = Path(__file__).with_name("samples_auth")
 EXPECTED = tomllib.loads((SAMPLES / "expected.toml").read_text(encoding="utf-8"))
@@ -30,7 +30,7 @@ def signing_key() -> SigningKey:
 @pytest.fixture(scope="module")
 def local_dns() -> Iterator[LocalDNS]:
     """One DNS server for the module (each start and stop costs a second); each case replaces its own names."""
-    server = start_dns()
+    server = LocalDNS()
     yield server
     server.close()
 

@@ -14,12 +14,11 @@ from services.common.dns import make_resolver
 from services.scanner.auth import spf
 from services.scanner.auth.lookups import Lookups, TempError
 from tests.dnsserver import LocalDNS
-from tests.scanner.sender_auth_setup import start_dns
 
 
 @pytest.fixture(scope="module")
 def local_dns() -> Iterator[LocalDNS]:
-    server = start_dns()
+    server = LocalDNS()
     yield server
     server.close()
 
