@@ -61,3 +61,19 @@ def test_redis_keeps_an_append_only_file_synced_on_every_write_and_a_replica(ren
     assert redis["spec"]["replicas"] == 2
     service = one(rendered["province"], "Service", "redis")
     assert service["spec"]["selector"]["statefulset.kubernetes.io/pod-name"] == "redis-0"
+
+
+def test_the_nightly_archive_covers_every_durable_folder_the_services_write(rendered):
+    resources = rendered["province"]
+    written = set()
+    for deployment in (r for r in resources if r["kind"] == "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v}
+        for mount in pod["containers"][0]["volumeMounts"]:
+            if mount["name"] in claims and not mount.get("readOnly"):
+                written.add(mount["mountPath"].removeprefix("/var/lib/govmail/"))
+    script = one(resources, "CronJob", "backup-maildir")["spec"]["jobTemplate"]["spec"]["template"]["spec"][
+        "containers"][0]["args"][0]
+    archived = set(script.split("-C /var/lib/govmail ")[1].split("\\")[0].split())
+    # Blobs are left out on purpose (large, and only needed until delivery: docs/operations.md).
+    assert written - {"blobs"} == archived
