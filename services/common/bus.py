@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from schemas.registry import ALL_TOPICS, TopicSpec
 from services.common import logging as log
+from services.common.metrics import MESSAGES_OUT
 
 logger = log.get(__name__)
 T = TypeVar("T", AIOKafkaProducer, AIOKafkaConsumer)
@@ -96,6 +97,7 @@ class KafkaPublisher:
             await asyncio.wait_for(self._producer.send_and_wait(topic, value, key=key), self.timeout)
         except Exception as exc:
             raise PublishError(f"{topic}: {type(exc).__name__}: {exc}") from exc
+        MESSAGES_OUT.labels(service=self.client_id.removeprefix("govmail-"), topic=topic).inc()
 
 
 async def ensure_topics(bootstrap: str, specs: list[TopicSpec] | None = None, timeout: float = 30.0) -> list[str]:

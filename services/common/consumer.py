@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from schemas.registry import ALL_TOPICS
 from services.common import logging as log
 from services.common.blobstore import BlobCorrupt, BlobStore
 from services.common.bus import KafkaPublisher, PublishError
+from services.common.metrics import DEAD_LETTERS, HANDLE_SECONDS, MESSAGES_IN
 
 logger = log.get(__name__)
 
@@ -108,6 +110,14 @@ class ConsumerRunner:
         self.dead_lettered = 0
 
     async def run(self, record: Record) -> None:
+        MESSAGES_IN.labels(service=self.name, topic=record.topic).inc()
+        started = time.monotonic()
+        try:
+            await self._run(record)
+        finally:
+            HANDLE_SECONDS.labels(service=self.name).observe(time.monotonic() - started)
+
+    async def _run(self, record: Record) -> None:
         backoff = 0.2
         while True:
             try:
@@ -134,6 +144,7 @@ class ConsumerRunner:
                 return
 
     async def dead_letter(self, record: Record, reason: str, exc: BaseException) -> None:
+        DEAD_LETTERS.labels(service=self.name, topic=record.topic, reason=reason).inc()
         spec = ALL_TOPICS[record.topic]
         letter = DeadLetter(
             message_id=message_id_of(record.value),

@@ -1,4 +1,4 @@
-"""Faust app factory with the settings the embedded broker (Tansu) needs, plus /healthz and readiness."""
+"""Faust app factory with the settings the embedded broker (Tansu) needs, plus /healthz, /readyz and /metrics."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import faust
 from aiohttp import web
 
 from services.common import ready
+from services.common.metrics import CONSUMER_LAG, CONTENT_TYPE, REGISTRY
 from services.common.settings import PlatformSettings
 
 
@@ -45,9 +46,19 @@ def make_app(service: str, settings: PlatformSettings, web_port: int) -> faust.A
         assigned = bool(app.consumer.assignment()) if app.consumer else False
         return self.json({"ready": assigned}, status=200 if assigned else 503)
 
+    @app.page("/metrics")
+    async def metrics(self, request: web.Request) -> web.Response:
+        return self.bytes(REGISTRY.exposition().encode("utf-8"), headers={"Content-Type": CONTENT_TYPE})
+
     @app.on_rebalance_complete.connect
     async def on_rebalance_complete(sender: faust.App, **kwargs: object) -> None:
-        if app.consumer.assignment():
+        assignment = app.consumer.assignment()
+        if assignment:
             ready.mark_ready(settings.run_dir, service)
+        for tp in assignment:
+            # Approximate on Tansu, whose end offsets are wrong for multi-record batches; right on Kafka.
+            CONSUMER_LAG.labels(service=service, topic=tp.topic, partition=str(tp.partition)).set_function(
+                lambda tp=tp: max(0, (app.consumer.highwater(tp) or 0) - (app.consumer._committed_offset.get(tp) or 0))
+            )
 
     return app

@@ -21,6 +21,7 @@ from services.common.blobstore import FileBlobStore
 from services.common.bus import KafkaPublisher
 from services.common.directory import RedisDirectory
 from services.common.durable import GroupSync
+from services.common.metrics import REGISTRY, SMTP_REPLIES
 from services.common.settings import PlatformSettings
 from services.common.spool import Spool
 from services.ingress import replies
@@ -43,6 +44,7 @@ def smtp_protocol(settings: IngressSettings) -> type[SMTP]:
     """aiosmtpd's SMTP streaming DATA to disk, with our line limit and enhanced status codes on its built-in refusals."""
 
     class GovmailSMTP(StreamingSMTP):
+        listener = "mx"
         line_length_limit = settings.max_line_bytes
         # Every live session, so shutdown can let open transactions finish and then close the rest.
         live: set[SMTP] = set()
@@ -76,6 +78,7 @@ def smtp_protocol(settings: IngressSettings) -> type[SMTP]:
                     status = replies.STARTTLS_FIRST
                 elif status.startswith("503 Already authenticated"):
                     status = replies.ALREADY_AUTHENTICATED
+                SMTP_REPLIES.labels(listener=self.listener, code=status[:3]).inc()
             await super().push(status)
 
     return GovmailSMTP
@@ -85,6 +88,8 @@ def submission_protocol(settings: IngressSettings) -> type[SMTP]:
     """The SMTP class whose AUTH mechanisms await the authenticator (aiosmtpd calls it synchronously)."""
 
     class SubmissionSMTP(smtp_protocol(settings)):  # type: ignore[misc]
+        listener = "submission"
+
         async def auth_PLAIN(self, _: SMTP, args: list[str]) -> AuthResult:
             return await settled(await super().auth_PLAIN(_, args))
 
@@ -110,6 +115,7 @@ async def health_app(handler: IngressHandler, publisher: KafkaPublisher) -> web.
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", REGISTRY.handler())
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -12,6 +13,7 @@ from aiokafka import AIOKafkaConsumer
 from schemas.events import DeadLetter, MailReceived
 from services.common.bus import KafkaPublisher
 from services.common.consumer import BreakerTripped, ConsumerRunner, DlqBreaker, Record, TemporaryError
+from services.common.metrics import REGISTRY
 
 
 async def read_dead_letters(bootstrap: str, topic: str, consumer_name: str, want: int) -> list[DeadLetter]:
@@ -106,3 +108,24 @@ def test_blob_read_failures_are_sorted_into_permanent_and_temporary(tmp_path) ->
     store.path_of(ref.sha256).parent.write_bytes(b"not a folder")
     with pytest.raises(TemporaryError):
         read_blob(store, ref)
+
+
+async def test_runs_and_dead_letters_are_counted_for_metrics(infra_parts) -> None:
+    name = f"metrics-{uuid.uuid4().hex[:8]}"
+    publisher = KafkaPublisher(infra_parts.bootstrap, name)
+    await publisher.start()
+
+    async def handler(record: Record) -> None:
+        MailReceived.model_validate_json(record.value or b"")
+
+    try:
+        runner = ConsumerRunner(name, publisher, handler)
+        await runner.run(Record("mail.received.v1", 0, 1, None, b"not json"))
+        await runner.run(Record("mail.received.v1", 0, 2, None, b"{}"))
+    finally:
+        await publisher.stop()
+    text = REGISTRY.exposition()
+    assert f'govmail_messages_in_total{{service="{name}",topic="mail.received.v1"}} 2.0' in text
+    assert f'govmail_dead_letters_total{{service="{name}",topic="mail.received.v1",reason="invalid_payload"}} 2.0' in text
+    assert f'govmail_handle_seconds_count{{service="{name}"}} 2' in text
+    assert f'govmail_messages_out_total{{service="{name}",topic="mail.received.v1.dlq"}} 2.0' in text

@@ -10,6 +10,7 @@ import smtplib
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -246,3 +247,17 @@ def test_broker_not_answering_gives_451_and_leaves_nothing_in_the_spool(platform
         proc.terminate()
         proc.wait(30)
         infra.stop(broker)
+
+
+def test_metrics_count_smtp_replies_by_listener_and_code(ingress) -> None:
+    with smtplib.SMTP("127.0.0.1", int(ingress["GOVMAIL_SMTP_PORT"])) as smtp:
+        smtp.ehlo("client")
+        smtp.mail("a@example.vn")
+        smtp.rcpt("khongco@tiengiang.gov.vn")
+        smtp.rcpt("khongco2@tiengiang.gov.vn")
+    port = int(ingress["GOVMAIL_HEALTH_PORT_BASE"]) + 2
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = response.read().decode()
+    assert 'govmail_smtp_replies_total{listener="mx",code="550"} 2.0' in text
+    assert 'govmail_smtp_replies_total{listener="mx",code="220"} 1.0' in text
