@@ -36,15 +36,27 @@ def domain() -> str:
 
 @pytest.fixture
 async def service(infra_parts: Any, redis_client: Any, tmp_path: Path) -> AsyncIterator[LifecycleService]:
-    svc = LifecycleService(platform_for(infra_parts, tmp_path), LifecycleSettings(outbox_poll_s=0.5))
+    svc = LifecycleService(platform_for(infra_parts, tmp_path), LifecycleSettings(outbox_poll_s=0.5),
+                           start_jobs=False)
     await svc.start()
     yield svc
     await svc.stop()
 
 
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 @pytest.fixture
-async def http(service: LifecycleService) -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(base_url=service.url, headers={"X-Govmail-Admin": "tester"}) as session:
+def root_token(service: LifecycleService) -> str:
+    """The bootstrap province administrator's token, as the service wrote it to the data dir."""
+    return service.token_path.read_text().strip()
+
+
+@pytest.fixture
+async def http(service: LifecycleService, root_token: str) -> AsyncIterator[aiohttp.ClientSession]:
+    """A session of the bootstrap province administrator ('province-admin')."""
+    async with aiohttp.ClientSession(base_url=service.url, headers=bearer(root_token)) as session:
         yield session
 
 
