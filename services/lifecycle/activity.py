@@ -8,7 +8,6 @@ time) is idempotent, so replicas reading the same events or a re-read after a cr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 
 import redis.asyncio as aioredis
@@ -19,6 +18,7 @@ from schemas.events import AuthEvent
 from schemas.registry import AUTH
 from services.common import logging as log
 from services.common.directory import account_key
+from services.lifecycle.background import stop_task
 
 logger = log.get(__name__)
 
@@ -49,17 +49,7 @@ class LoginRecorder:
 
     async def stop(self) -> None:
         self._stopping = True
-        task = self._task
-        # aiokafka can turn a cancellation during connect into its own error, which the loop
-        # survives; so cancel again until the task is really gone (bounded, never hangs a shutdown).
-        for _ in range(100):
-            if task is None or task.done():
-                break
-            task.cancel()
-            await asyncio.wait({task}, timeout=0.1)
-        if task is not None and task.done() and not task.cancelled():
-            with contextlib.suppress(Exception):
-                task.result()
+        await stop_task(self._task)
 
     async def record(self, raw: bytes) -> bool:
         """One auth event; True when it moved an account's last login forward. Garbage is skipped."""

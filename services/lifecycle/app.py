@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import redis.asyncio as aioredis
 import redis.exceptions
 from aiohttp import web
 
+from schemas.events import utcnow
 from services.common import logging as log
 from services.common import ready
 from services.common.settings import PlatformSettings
@@ -26,7 +29,8 @@ SERVICE = "lifecycle"
 
 
 class LifecycleService:
-    def __init__(self, platform: PlatformSettings, settings: LifecycleSettings, start_jobs: bool = True):
+    def __init__(self, platform: PlatformSettings, settings: LifecycleSettings, start_jobs: bool = True,
+                 clock: Callable[[], datetime] = utcnow):
         self.platform = platform
         self.settings = settings
         self.start_jobs = start_jobs  # tests run the jobs by hand, with their own clock
@@ -41,7 +45,7 @@ class LifecycleService:
         self.services = Services(
             self.redis, settings, mail_root=platform.mail_root,
             export_dir=Path(settings.export_dir) if settings.export_dir else platform.data / "exports",
-            blobs_uri=platform.blobs, notify=self.drainer.wake,
+            blobs_uri=platform.blobs, notify=self.drainer.wake, clock=clock,
         )
         self.lifecycle = self.services.core
         self.logins = LoginRecorder(self.redis, platform.bootstrap)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,6 +17,7 @@ from services.common.system_mail import SystemMailer
 from services.lifecycle.admin_ops import AdminOffice
 from services.lifecycle.admins import Admin, AdminRegistry
 from services.lifecycle.applications import ApplicationDesk
+from services.lifecycle.background import stop_task
 from services.lifecycle.changes import AccountChanges
 from services.lifecycle.classes import ServiceClasses
 from services.lifecycle.credentials import Credentials
@@ -61,6 +61,7 @@ class Services:
                                         timedelta(days=settings.inactivity_lock_days),
                                         timedelta(days=settings.inactivity_delete_days))
         self._jobs: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def run_job(self, admin: Admin, job: str) -> dict[str, Any]:
         """Run one timed job now (`govmail admin inactivity run --now`, tests); province administrators only."""
@@ -83,14 +84,12 @@ class Services:
         self._jobs = asyncio.create_task(self._timed(system), name="lifecycle-jobs")
 
     async def stop_jobs(self) -> None:
-        if self._jobs is not None:
-            self._jobs.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._jobs
+        self._stopping = True
+        await stop_task(self._jobs)
 
     async def _timed(self, system: Admin) -> None:
         """Every job once per interval (the jobs are idempotent, so a crash mid-run is repaired by the next run)."""
-        while True:
+        while not self._stopping:
             for job in JOBS:
                 try:
                     # One replica per interval runs each job; the others skip it.
