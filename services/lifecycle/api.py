@@ -36,7 +36,8 @@ from services.lifecycle.api_models import (
     UnitIn,
 )
 from services.lifecycle.contract import ADMIN_HEADER
-from services.lifecycle.errors import InvalidInput, LifecycleError, MalformedBody, Unauthorized
+from services.lifecycle.errors import Forbidden, InvalidInput, LifecycleError, MalformedBody, Unauthorized
+from services.lifecycle.policy import Policy
 from services.lifecycle.services import Services
 
 logger = log.get(__name__)
@@ -393,6 +394,8 @@ def make_app(services: Services) -> web.Application:
                 # The name typed at the terminal is recorded beside the token's owner, never instead of it.
                 operator = urllib.parse.unquote(request.headers.get(ADMIN_HEADER, "")).strip()[:100]
                 request[ADMIN] = actor = admin.model_copy(update={"operator": operator})
+                if not Policy.may(admin, route.action):
+                    raise Forbidden(f"a {admin.role} administrator may not do {route.action}")
             response = await handler(request)
             if route is not None and route.audit_read:
                 await services.core.audit_only(actor, route.action, request.path_qs)
