@@ -13,6 +13,7 @@ import io
 import mailbox
 from datetime import timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from schemas.events import AuthEvent
@@ -109,7 +110,7 @@ async def test_the_whole_life_of_an_account(
                                 lambda e: e["domain"] == domain and e["kind"] == "application_overdue", 2)
     assert {e["details"]["application"] for e in flagged} == {applied["anh"]["id"], applied["box"]["id"]}
     late = await root.ok("POST", f"/applications/{applied['anh']['id']}/approve", {})
-    anh, anh_password = late["application"]["address"], late["password"]
+    anh = late["application"]["address"]
     assert late["application"]["late"] is True and anh == f"nguyenvananh@{domain}"
     box = (await root.ok("POST", f"/applications/{applied['box']['id']}/approve", {}))["application"]["address"]
     assert box == f"stttt@{domain}"
@@ -209,7 +210,7 @@ async def test_the_whole_life_of_an_account(
     put_mail(service, anh, "Bàn giao", "Danh sách hồ sơ bàn giao 机密 không.")
     closed = await unit_admin.ok("POST", f"/accounts/{anh}/close", {"reason": "Nghỉ hưu"})
     assert closed["messages"] == 1 and closed["account"]["status"] == "deleted"
-    assert "Danh sách hồ sơ bàn giao".encode() in open(closed["export"], "rb").read()
+    assert "Danh sách hồ sơ bàn giao".encode() in Path(closed["export"]).read_bytes()
     assert await directory.grant(box, anh) is None  # a closed account holds nothing
     assert (await root.call("POST", f"/accounts/{anh}/close", {}))[0] == 409
 
