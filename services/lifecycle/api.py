@@ -373,6 +373,12 @@ def address(request: web.Request) -> str:
     return request.match_info["address"]
 
 
+def target(request: web.Request) -> str:
+    """What an audited request is about: the account, application or administrator named, else the path."""
+    info = request.match_info
+    return info.get("address") or info.get("id") or info.get("name") or request.path_qs
+
+
 def _bearer(request: web.Request) -> str:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
@@ -398,12 +404,12 @@ def make_app(services: Services) -> web.Application:
                     raise Forbidden(f"a {admin.role} administrator may not do {route.action}")
             response = await handler(request)
             if route is not None and route.audit_read:
-                await services.core.audit_only(actor, route.action, request.path_qs)
+                await services.core.audit_only(actor, route.action, target(request))
             return response
         except LifecycleError as exc:
             if route is not None and not exc.audited and route.action not in ("health", "openapi"):
                 outcome = "error" if exc.status not in (401, 403) else "denied"
-                await services.core.audit_only(actor, route.action, request.path_qs, outcome,
+                await services.core.audit_only(actor, route.action, target(request), outcome,
                                                status=exc.status, error=exc.detail)
             headers = {"WWW-Authenticate": 'Bearer realm="govmail-admin"'} if exc.status == 401 else None
             response = problem(exc.status, exc.slug, exc.title, exc.detail, **exc.extensions)

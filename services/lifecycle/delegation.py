@@ -7,7 +7,7 @@ from datetime import datetime
 from services.common.directory import Grant, granted_key, grants_key
 from services.lifecycle.admins import SYSTEM, Admin
 from services.lifecycle.contract import RIGHTS
-from services.lifecycle.errors import Conflict, InvalidInput, NotFound
+from services.lifecycle.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.lifecycle.operations import Lifecycle
 from services.lifecycle.outbox import OUTBOX
 
@@ -58,6 +58,16 @@ class Delegations:
             ]
             await self._write([grant], [], events)
             return grant
+
+    async def add_by_holder(self, holder: str, mailbox: str, grantee: str, rights: list[str],
+                            expires_at: datetime | None = None) -> Grant:
+        """The head holding a unit mailbox authorises a delegate on it (R8), e.g. from webmail."""
+        account = await self.core.account(mailbox)
+        if account.kind != "unit" or account.holder != holder.lower():
+            await self.core.audit_only(holder.lower(), "grant.add", f"{grantee}->{mailbox}", "denied",
+                                       error="not the holder of this unit mailbox")
+            raise Forbidden(f"{holder} does not hold {mailbox}")
+        return await self.add(Admin(name=holder.lower(), role="system"), mailbox, grantee, rights, expires_at)
 
     async def revoke(self, admin: Admin, mailbox: str, grantee: str, reason: str = "revoked") -> Grant:
         async with self.core._action(admin, "grant.revoke", f"{grantee}->{mailbox}") as trace_id:

@@ -13,7 +13,7 @@ AUDITOR = EVERYONE | {"audit.read", "stats.read", "application.list"}
 
 # A unit administrator manages the accounts, units and applications of their unit's subtree.
 UNIT = EVERYONE | {
-    "unit.add", "unit.list", "unit.change",
+    "unit.add", "unit.list",
     "account.list", "account.show", "account.change", "account.transfer", "account.rename", "account.close",
     "account.handover", "account.restrict", "account.unlock_sending", "account.password_reset",
     "application.submit", "application.list", "application.show",
