@@ -379,6 +379,8 @@ class Lifecycle:
         """Change fields of an account the administrator may manage; `audit` replaces what is logged (no secrets)."""
         account = await self.account(address)
         await self.check(admin, action, account.domain, account.unit)
+        if account.status == "deleted":  # closed: kept only so that its address is never given again
+            raise Conflict(f"{account.address} is closed")
         updated = account.model_copy(update=changes)
         fields = {name: value for name, value in updated.to_redis().items() if name in changes}
         shown = changes if audit is None else audit

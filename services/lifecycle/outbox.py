@@ -167,8 +167,8 @@ class OutboxDrainer:
         return self._publisher
 
     async def _repair_topics(self) -> None:
-        """The embedded broker comes back empty after a restart: recreate the topics lifecycle writes to."""
-        specs = [ALL_TOPICS[t] for t in ("account.events.v1", "admin.audit.v1")]
+        """The embedded broker comes back empty after a restart: recreate the topics lifecycle writes to (notices too)."""
+        specs = [ALL_TOPICS[t] for t in ("account.events.v1", "admin.audit.v1", "mail.received.v1")]
         try:
             await asyncio.wait_for(
                 ensure_topics(self.bootstrap, specs, timeout=self.publish_timeout), self.publish_timeout * 2
