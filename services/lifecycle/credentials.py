@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from schemas.events import new_event_id
 from services.common.directory import Account, account_key
 from services.lifecycle.admins import Admin
-from services.lifecycle.errors import InvalidInput, Unauthorized
+from services.lifecycle.errors import InvalidInput, TooManyAttempts, Unauthorized
 from services.lifecycle.operations import Lifecycle
 from services.lifecycle.passwords import PasswordPolicy, hash_password, needs_rehash, verify_password
 
@@ -21,6 +21,15 @@ if redis.call('HGET', KEYS[1], 'password_hash') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'password_hash', ARGV[2])
 return 1
 """
+
+
+MAX_FAILURES = 5
+FAILURE_WINDOW_S = 900
+
+
+def failures_key(address: str) -> str:
+    """Wrong current passwords given to the self-service change, counted for FAILURE_WINDOW_S."""
+    return f"gm:pwchange-failures:{address.lower()}"
 
 
 def history_key(address: str) -> str:
@@ -64,12 +73,21 @@ class Credentials:
     async def change(self, address: str, current: str, new: str) -> Account:
         """The owner changes their password (first login, expiry, or at will); refused reasons say what to fix."""
         policy = self.core.password_policy
+        # This door is open without an administrator's token: cap the guesses per address.
+        failures = int(await self.redis.get(failures_key(address)) or 0)
+        if failures >= MAX_FAILURES:
+            await self.core.audit_only(address.lower(), "password.change", address.lower(), "denied",
+                                       error="too many wrong passwords")
+            raise TooManyAttempts(f"too many wrong passwords for {address}; try again in {FAILURE_WINDOW_S // 60} minutes")
         account = await self.core.store.account(address)
         matches = account is not None and account.password_hash and await asyncio.to_thread(
             verify_password, current, account.password_hash)
         if account is None or account.status != "active" or not matches:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                await pipe.incr(failures_key(address)).expire(failures_key(address), FAILURE_WINDOW_S).execute()
             await self.core.audit_only(address.lower(), "password.change", address.lower(), "denied")
             raise Unauthorized("the address or the current password is wrong")
+        await self.redis.delete(failures_key(address))
         if missing := policy.violations(new):
             raise InvalidInput("the new password needs " + ", ".join(missing), missing=missing)
         previous = [account.password_hash, *await self.redis.lrange(history_key(account.address), 0, policy.history - 2)]

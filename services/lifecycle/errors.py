@@ -69,3 +69,9 @@ class Forbidden(LifecycleError):
     status = 403
     slug = "forbidden"
     title = "Not allowed"
+
+
+class TooManyAttempts(LifecycleError):
+    status = 429
+    slug = "too-many-attempts"
+    title = "Too many attempts"

@@ -47,8 +47,9 @@ class Oversight:
             counts: Counter[str] = Counter()
             for address in await self.core.store.redis.smembers(accounts_key(domain.name)):
                 account = await self.core.store.account(address)
-                if account is None or not await self.core.policy.in_scope(admin, account.domain, account.unit) \
-                        and admin.role == "unit":
+                if account is None:
+                    continue
+                if admin.role == "unit" and not await self.core.policy.in_scope(admin, account.domain, account.unit):
                     continue
                 counts.update([f"status:{account.status}", f"kind:{account.kind}", f"class:{account.service_class}"])
                 if account.must_change_password:

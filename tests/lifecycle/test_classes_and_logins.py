@@ -122,3 +122,18 @@ async def test_the_service_reads_logins_published_by_ingress(
             break
         await asyncio.sleep(0.1)
     assert account is not None and account.last_login_at
+
+
+async def test_guessing_the_current_password_is_capped(root: Api, redis_client, domain: str) -> None:
+    await root.ok("POST", "/domains", {"name": domain}, 201)
+    created = await root.ok("POST", "/accounts", {"domain": domain, "name": "Lý Văn Quý"}, 201)
+    change = f"/accounts/{created['address']}/password"
+    for _ in range(5):
+        assert (await root.call("POST", change, {"current": "Doan@Bua123", "new": "Quý@Mới2026"}))[0] == 401
+    # Even the right password is refused now, without saying whether it was right.
+    status, problem = await root.call("POST", change, {"current": created["password"], "new": "Quý@Mới2026"})
+    assert status == 429 and problem["type"].endswith("too-many-attempts")
+    failures = f"gm:pwchange-failures:{created['address']}"
+    assert 0 < redis_client.ttl(failures) <= 900  # the cap lifts by itself after the window
+    redis_client.delete(failures)  # … as if the window had passed
+    await root.ok("POST", change, {"current": created["password"], "new": "Quý@Mới2026"})
