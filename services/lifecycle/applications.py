@@ -54,8 +54,12 @@ class Application(BaseModel):
     late: bool = Field(False, description="Decided after the SLA had run out.")
     overdue_flagged_at: str = Field("", description="When the SLA job first reported it overdue.")
 
+    @property
+    def submitted(self) -> datetime:
+        return datetime.fromisoformat(self.submitted_at)
+
     def overdue(self, now: datetime, sla: timedelta) -> bool:
-        return self.status == "pending" and now - datetime.fromisoformat(self.submitted_at) > sla
+        return self.status == "pending" and now - self.submitted > sla
 
 
 class ApplicationDesk:
@@ -135,7 +139,7 @@ class ApplicationDesk:
         now = self.core.clock()
         decided = app.model_copy(update={
             "decided_by": admin.name, "decided_at": now.isoformat(),
-            "late": now - datetime.fromisoformat(app.submitted_at) > self.sla, **changes,
+            "late": now - app.submitted > self.sla, **changes,
         })
         details = {"application": app.id, "late": decided.late, "reason": decided.reason,
                    "address": decided.address}
@@ -147,7 +151,7 @@ class ApplicationDesk:
         swapped = await self._swap(
             keys=[application_key(app.id), PENDING, OUTBOX],
             args=[raw, decided.model_dump_json(), decided.status,
-                  datetime.fromisoformat(app.submitted_at).timestamp(), app.id, *events],
+                  app.submitted.timestamp(), app.id, *events],
         )
         if not swapped:
             raise Conflict(f"application {app.id} was decided by someone else meanwhile")
@@ -182,7 +186,7 @@ class ApplicationDesk:
             except LifecycleError:
                 # Nothing was issued: the application waits again, and the failure is in the audit log.
                 await self.redis.set(application_key(app.id), raw)
-                await self.redis.zadd(PENDING, {app.id: datetime.fromisoformat(app.submitted_at).timestamp()})
+                await self.redis.zadd(PENDING, {app.id: app.submitted.timestamp()})
                 raise
             issued = approved.model_copy(update={"address": account.address})
             await self.redis.set(application_key(app.id), issued.model_dump_json())
@@ -202,6 +206,6 @@ class ApplicationDesk:
                 details={"application": app.id, "submitted_at": app.submitted_at, "sla_hours": self.sla / timedelta(hours=1)},
             )
             await self._swap(keys=[application_key(app.id), PENDING, OUTBOX],
-                             args=[raw, flagged.model_dump_json(), "pending", datetime.fromisoformat(app.submitted_at).timestamp(), app.id, event])
+                             args=[raw, flagged.model_dump_json(), "pending", app.submitted.timestamp(), app.id, event])
         self.core.notify()
         return overdue

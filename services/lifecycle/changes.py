@@ -40,6 +40,11 @@ for i = 5 + 2 * nfields, #ARGV do redis.call('LPUSH', KEYS[5], ARGV[i]) end
 return 1
 """
 
+def aliases_key(address: str) -> str:
+    """Set of the old addresses that are (or were) aliases of this one, so a second rename can repoint them."""
+    return f"gm:aliases-of:{address.lower()}"
+
+
 DETAIL_FIELDS = ("title", "phone", "fax", "postal_address", "language")
 
 
@@ -143,6 +148,12 @@ class AccountChanges:
                 await redis.hset(grants_key(mailbox), new, moved.model_dump_json())
                 await redis.sadd(f"gm:granted:{new}", mailbox)
         await redis.delete(f"gm:granted:{old}")
+        # Addresses from earlier renames point straight at the newest one, each keeping its own expiry.
+        earlier = await redis.smembers(aliases_key(old))
+        for alias in earlier:
+            await redis.set(alias_key(alias), new, xx=True, keepttl=True)
+        await redis.sadd(aliases_key(new), old, *earlier)
+        await redis.delete(aliases_key(old))
         if await redis.exists(f"gm:pwhistory:{old}"):
             await redis.rename(f"gm:pwhistory:{old}", f"gm:pwhistory:{new}")
         domain = new.rpartition("@")[2]

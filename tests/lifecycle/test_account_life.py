@@ -160,6 +160,14 @@ async def test_the_whole_life_of_an_account(
     assert 179 * 86400 < redis_client.ttl(alias_key(hieu)) <= 180 * 86400
     assert await directory.grant(new_hieu, anh) is not None  # the delegation followed the mailbox
     assert (mailbox_root(service.platform.mail_root, new_hieu) / "Maildir").is_dir()
+    # A second rename: both old addresses lead to the newest one.
+    newest = (await root.ok("POST", f"/accounts/{new_hieu}/rename", {"name": "Lê Trung Hiếu"}))["address"]
+    assert newest == f"letrunghieu@{domain}"
+    assert [await directory.canonical(a) for a in (hieu, new_hieu)] == [newest, newest]
+    new_hieu = (await root.ok("POST", f"/accounts/{newest}/rename", {"name": "Lê Minh Hiếu Trung"}))["address"]
+    assert new_hieu == f"lminhhieutrung@{domain}"  # its own former address is still an alias: next step
+    for old_address in (hieu, f"leminhhieutrung@{domain}", newest):
+        assert await directory.canonical(old_address) == new_hieu
     # Nobody new gets the old address while it is an alias.
     again = await root.ok("POST", "/accounts", {"domain": domain, "name": "Lê Minh Hiếu"}, 201)
     assert again["address"] != hieu
