@@ -15,7 +15,7 @@ from services.lifecycle import naming
 from services.lifecycle.admins import Admin
 from services.lifecycle.contract import RIGHTS
 from services.lifecycle.delegation import Delegations
-from services.lifecycle.errors import Conflict, InvalidInput, NotFound, UnknownReference
+from services.lifecycle.errors import Conflict, Forbidden, InvalidInput, NotFound, UnknownReference
 from services.lifecycle.operations import MAX_ADDRESS_ATTEMPTS, Lifecycle, clean_name
 from services.lifecycle.outbox import OUTBOX
 
@@ -232,6 +232,8 @@ class AccountChanges:
             await self.core.check(admin, "account.unlock", account.domain, account.unit)
             if account.status != "locked":
                 raise Conflict(f"{account.address} is {account.status}, not locked")
+            if account.locked_reason == "revoked" and admin.role == "unit":
+                raise Forbidden("a revoked account is unlocked by the centre only (R13)")
             password, password_hash = await self.core.new_password()
             changes = {"status": "active", "locked_reason": "", "inactivity_notice": "", "sending_locked": False,
                        "password_hash": password_hash, "must_change_password": True,

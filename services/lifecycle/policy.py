@@ -15,7 +15,7 @@ AUDITOR = EVERYONE | {"audit.read", "stats.read", "application.list"}
 UNIT = EVERYONE | {
     "unit.add", "unit.list",
     "account.list", "account.show", "account.change", "account.transfer", "account.rename", "account.close",
-    "account.handover", "account.restrict", "account.unlock_sending", "account.password_reset",
+    "account.handover", "account.restrict", "account.unlock_sending", "account.password_reset", "account.unlock",
     "application.submit", "application.list", "application.show",
     "grant.add", "grant.list", "grant.revoke",
     "stats.read",

@@ -47,6 +47,8 @@ async def test_revocation_locks_and_cuts_every_grant_at_once(
     assert [x["outcome"] for x in audit] == ["denied", "error", "ok"]
     assert audit[2]["details"]["reason"] == "Phát tán mã độc"
 
+    # Lifting a revocation is the centre's decision too (an inactivity lock the unit may lift itself).
+    assert (await unit_admin.call("POST", f"/accounts/{a['hung']}/unlock"))[0] == 403
     unlocked = await root.ok("POST", f"/accounts/{a['hung']}/unlock")
     assert unlocked["account"]["status"] == "active" and unlocked["account"]["must_change_password"]
 
