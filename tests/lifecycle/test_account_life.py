@@ -233,3 +233,26 @@ async def test_the_whole_life_of_an_account(
 async def _last_login(directory: RedisDirectory, address: str) -> bool:
     account = await directory.account(address)
     return account is not None and bool(account.last_login_at)
+
+
+async def test_two_reviewers_deciding_at_once_issue_one_mailbox(root: Api, sessions: Any, domain: str) -> None:
+    await root.ok("POST", "/domains", {"name": domain}, 201)
+    await root.ok("POST", "/units", {"domain": domain, **UNITS[0]}, 201)
+    app = await root.ok("POST", "/applications", {"domain": domain, "unit": "stttt", "name": "Đinh Công Tráng"}, 201)
+    other = sessions((await root.ok("POST", "/admins", {"name": "trungtam2", "role": "province"}, 201))["token"])
+    answers = await asyncio.gather(root.call("POST", f"/applications/{app['id']}/approve", {}),
+                                   other.call("POST", f"/applications/{app['id']}/refuse", {"reason": "Trùng"}))
+    assert sorted(status for status, _ in answers) == [200, 409]
+    accounts = await root.ok("GET", f"/accounts?domain={domain}")
+    decided = await root.ok("GET", f"/applications/{app['id']}")
+    assert len(accounts) == (1 if decided["status"] == "approved" else 0)
+    assert decided["status"] in ("approved", "refused") and decided["decided_by"] in ("province-admin", "trungtam2")
+
+
+async def test_records_written_before_these_fields_existed_still_read(service: LifecycleService, redis_client) -> None:
+    address = "tranvanbay@backan.gov.vn"
+    redis_client.hset(f"gm:account:{address}", mapping={
+        "address": address, "domain": "backan.gov.vn", "localpart": "tranvanbay", "name": "Trần Văn Bảy",
+        "kind": "personal", "status": "active", "must_change_password": "0", "created_at": "2025-01-02T03:04:05+00:00"})
+    account = await RedisDirectory(service.redis).account(address)
+    assert account is not None and (account.title, account.last_login_at, account.session_epoch) == ("", "", 0)
