@@ -180,6 +180,18 @@ class AccountEvent(Envelope):
         "account_unlocked",
         "account_deleted",
         "password_changed",
+        "application_submitted",
+        "application_approved",
+        "application_refused",
+        "application_overdue",
+        "account_renamed",
+        "account_transferred",
+        "account_handed_over",
+        "account_closed",
+        "grant_added",
+        "grant_revoked",
+        "service_class_set",
+        "inactivity_notice",
     ]
     domain: str
     address: str | None = None

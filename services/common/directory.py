@@ -96,6 +96,10 @@ class Unit(BaseModel):
     parent: str = ""
     kind: str = "unit"
     created_at: str = ""
+    # Directory details of the unit (R2).
+    phone: str = ""
+    fax: str = ""
+    postal_address: str = ""
 
 
 class Account(BaseModel):
@@ -120,6 +124,18 @@ class Account(BaseModel):
     language: str = Field("vi", description="Language for notices and bounces to this account: vi, zh or en.")
     # Not part of the account hash: read from usage_key by RedisDirectory.recipient.
     used_bytes: int = Field(0, exclude=True, description="Octets the mailbox uses now (delivery's count).")
+    # Directory details (R2), shown in the published directory of people.
+    title: str = Field("", description="Job title, e.g. 'Phó Giám đốc'.")
+    phone: str = Field("", description="Office telephone.")
+    fax: str = Field("", description="Office fax.")
+    postal_address: str = Field("", description="Office address.")
+    # Lifecycle state (R9, R10, R11, R13); ISO-8601 UTC timestamps, "" when never.
+    last_login_at: str = Field("", description="Last successful login (SMTP AUTH, webmail), from auth.events.v1.")
+    password_changed_at: str = Field("", description="When the password was last set by its owner or an admin.")
+    locked_reason: str = Field("", description="Why the account is locked: inactivity, revoked (R13), admin.")
+    inactivity_notice: str = Field("", description="Last inactivity step taken: '', 'lock' or 'delete'.")
+    closed_at: str = Field("", description="When the account was closed or deleted.")
+    session_epoch: int = Field(0, description="Raised when every session must end (revocation, hand-over, reset).")
 
     @property
     def limits(self) -> ServiceClass:

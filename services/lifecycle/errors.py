@@ -14,6 +14,7 @@ class LifecycleError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.extensions = extensions  # extra members of the problem JSON, e.g. `errors`
+        self.audited = False  # set once the refusal is in the audit log, so it is logged once
 
 
 class MalformedBody(LifecycleError):
@@ -52,3 +53,25 @@ class StoreUnavailable(LifecycleError):
     status = 503
     slug = "store-unavailable"
     title = "Account store unavailable"
+
+
+class Unauthorized(LifecycleError):
+    """No bearer token, or one that is not (or no longer) an administrator's."""
+
+    status = 401
+    slug = "unauthorized"
+    title = "Authentication required"
+
+
+class Forbidden(LifecycleError):
+    """The administrator's role or unit does not cover this action; audited as 'denied'."""
+
+    status = 403
+    slug = "forbidden"
+    title = "Not allowed"
+
+
+class TooManyAttempts(LifecycleError):
+    status = 429
+    slug = "too-many-attempts"
+    title = "Too many attempts"

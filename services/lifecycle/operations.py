@@ -7,18 +7,35 @@ import contextlib
 import re
 import unicodedata
 from collections.abc import AsyncIterator, Callable
-from datetime import date
+from datetime import date, datetime
 
 from schemas.events import AccountEvent, AdminAudit, new_event_id, utcnow
 from schemas.registry import ACCOUNTS, AUDIT
 from services.common import logging as log
-from services.common.directory import SERVICE_CLASSES, Account, Domain, Unit
+from services.common.directory import (
+    SERVICE_CLASS_NAMES,
+    SERVICE_CLASSES,
+    Account,
+    Domain,
+    Unit,
+    accounts_key,
+    alias_key,
+)
 from services.ingress import restrictions
 from services.lifecycle import naming
+from services.lifecycle.admins import Admin
 from services.lifecycle.contract import DEFAULT_SCHEME, SCHEMES, UNIT_KINDS
-from services.lifecycle.errors import Conflict, InvalidInput, LifecycleError, NotFound, UnknownReference
+from services.lifecycle.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    LifecycleError,
+    NotFound,
+    UnknownReference,
+)
 from services.lifecycle.outbox import entry
-from services.lifecycle.passwords import generate_password, hash_password
+from services.lifecycle.passwords import PasswordPolicy, generate_password, hash_password
+from services.lifecycle.policy import Policy
 from services.lifecycle.store import AccountStore
 
 logger = log.get(__name__)
@@ -47,27 +64,41 @@ def clean_name(text: str) -> str:
     return unicodedata.normalize("NFC", " ".join(text.split()))
 
 
-def _now() -> str:
-    return utcnow().isoformat()
-
-
 class Lifecycle:
     """Administrator operations; every change goes to Redis with its account event, every action with its audit event."""
 
     def __init__(
-        self, store: AccountStore, notify: Callable[[], None] = lambda: None, password_length: int = 12
+        self,
+        store: AccountStore,
+        notify: Callable[[], None] = lambda: None,
+        password_length: int = 12,
+        password_policy: PasswordPolicy | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ):
         self.store = store
         self.notify = notify  # tells the outbox drainer there is something to publish
         self.password_length = password_length
+        self.password_policy = password_policy or PasswordPolicy()
+        self.clock = clock  # injected by tests (inactivity, SLA)
+        self.policy = Policy(store)
+
+    def now(self) -> str:
+        return self.clock().isoformat()
+
+    async def new_password(self) -> tuple[str, str]:
+        """A one-time password and its hash."""
+        password = generate_password(self.password_length, self.password_policy.specials)
+        return password, await asyncio.to_thread(hash_password, password)
 
     def _audit(
-        self, trace_id: str, admin: str, action: str, target: str, outcome: str = "ok", **details: object
+        self, trace_id: str, admin: Admin | str, action: str, target: str, outcome: str = "ok", **details: object
     ) -> str:
+        if isinstance(admin, Admin):
+            details = {"role": admin.role, **({"operator": admin.operator} if admin.operator else {}), **details}
         event = AdminAudit(
             producer=PRODUCER,
             trace_id=trace_id,
-            admin=admin,
+            admin=admin.name if isinstance(admin, Admin) else admin,
             action=action,
             target=target,
             outcome=outcome,
@@ -75,38 +106,60 @@ class Lifecycle:
         )
         return entry(AUDIT, event)
 
-    def _change(self, trace_id: str, admin: str, kind: str, domain: str, **fields: object) -> str:
+    def _change(self, trace_id: str, admin: Admin, kind: str, domain: str, **fields: object) -> str:
         event = AccountEvent(
-            producer=PRODUCER, trace_id=trace_id, kind=kind, domain=domain, actor=admin, **fields
+            producer=PRODUCER, trace_id=trace_id, kind=kind, domain=domain, actor=admin.name, **fields
         )
         # Keyed by address, or by domain for domain and unit changes, so each one's changes stay in order.
         return entry(ACCOUNTS, event, key=event.address or domain)
 
     @contextlib.asynccontextmanager
-    async def _action(self, admin: str, action: str, target: str) -> AsyncIterator[str]:
+    async def _action(self, admin: Admin, action: str, target: str) -> AsyncIterator[str]:
         """Runs one administrator action; a refused one is audited here (a successful one with its change)."""
         trace_id = new_event_id()
         try:
             yield trace_id
         except LifecycleError as exc:
-            logger.info("admin_action_refused", admin=admin, action=action, target=target, status=exc.status)
+            outcome = "denied" if isinstance(exc, Forbidden) else "error"
+            logger.info("admin_action_refused", admin=admin.name, action=action, target=target, status=exc.status)
             await self.store.queue(
-                [self._audit(trace_id, admin, action, target, "error", status=exc.status, error=exc.detail)]
+                [self._audit(trace_id, admin, action, target, outcome, status=exc.status, error=exc.detail)]
             )
+            exc.audited = True
             self.notify()
             raise
         self.notify()
 
+    async def audit_only(self, admin: Admin | str, action: str, target: str, outcome: str = "ok",
+                         **details: object) -> None:
+        """Audit an action that changes nothing (a read, or a request refused before any operation ran)."""
+        await self.store.queue([self._audit(new_event_id(), admin, action, target, outcome, **details)])
+        self.notify()
+
+    async def account(self, address: str) -> Account:
+        found = await self.store.account(address)
+        if found is None:
+            raise NotFound(f"account {address} does not exist")
+        return found
+
+    async def check(self, admin: Admin, action: str, domain: str = "", unit: str = "") -> None:
+        await self.policy.check(admin, action, domain, unit)
+
+    async def class_names(self) -> list[str]:
+        stored = await self.store.redis.smembers(SERVICE_CLASS_NAMES)
+        return sorted(set(SERVICE_CLASSES) | set(stored))
+
     async def add_domain(
-        self, admin: str, name: str, scheme: str = DEFAULT_SCHEME, collisions: list[str] | None = None
+        self, admin: Admin, name: str, scheme: str = DEFAULT_SCHEME, collisions: list[str] | None = None
     ) -> Domain:
         async with self._action(admin, "domain.add", name) as trace_id:
+            await self.check(admin, "domain.add")
             name = normalize_domain(name)
             if scheme not in SCHEMES:
                 raise InvalidInput(f"unknown naming scheme {scheme!r}; known: {', '.join(SCHEMES)}")
             # Kept only when configured, so a domain without it follows its scheme's default.
             steps = ",".join(naming.collision_steps(scheme, collisions)) if collisions else ""
-            domain = Domain(name=name, scheme=scheme, collisions=steps, created_at=_now())
+            domain = Domain(name=name, scheme=scheme, collisions=steps, created_at=self.now())
             events = [
                 self._change(
                     trace_id, admin, "domain_added", name, details={"scheme": scheme, "collisions": steps}
@@ -115,7 +168,7 @@ class Lifecycle:
             ]
             if not await self.store.add_domain(domain, events):
                 raise Conflict(f"domain {name} already exists")
-            logger.info("domain_added", domain=name, scheme=scheme, admin=admin)
+            logger.info("domain_added", domain=name, scheme=scheme, admin=admin.name)
             return domain
 
     async def domains(self) -> list[Domain]:
@@ -128,7 +181,8 @@ class Lifecycle:
         return domain
 
     async def add_unit(
-        self, admin: str, domain: str, code: str, name: str, parent: str = "", kind: str = "unit"
+        self, admin: Admin, domain: str, code: str, name: str, parent: str = "", kind: str = "unit",
+        phone: str = "", fax: str = "", postal_address: str = "",
     ) -> Unit:
         async with self._action(admin, "unit.add", f"{code}@{domain}") as trace_id:
             domain = normalize_domain(domain)
@@ -143,7 +197,10 @@ class Lifecycle:
                 raise InvalidInput(f"unknown unit kind {kind!r}; known: {', '.join(UNIT_KINDS)}")
             if parent == code:
                 raise InvalidInput(f"unit {code} cannot be its own parent")
-            unit = Unit(domain=domain, code=code, name=name, parent=parent, kind=kind, created_at=_now())
+            # A unit administrator may add units below their own only.
+            await self.check(admin, "unit.add", domain, parent)
+            unit = Unit(domain=domain, code=code, name=name, parent=parent, kind=kind, created_at=self.now(),
+                        phone=phone.strip(), fax=fax.strip(), postal_address=clean_name(postal_address))
             events = [
                 self._change(
                     trace_id,
@@ -159,34 +216,40 @@ class Lifecycle:
             ]
             if not await self.store.add_unit(unit, events):
                 raise Conflict(f"unit {code} already exists in {domain}")
-            logger.info("unit_added", domain=domain, unit=code, admin=admin)
+            logger.info("unit_added", domain=domain, unit=code, admin=admin.name)
             return unit
 
-    async def units(self, domain: str) -> list[Unit]:
+    async def units(self, admin: Admin, domain: str) -> list[Unit]:
+        await self.check(admin, "unit.list")
         found = await self._domain(domain)
-        return await self.store.units(found.name)
+        units = await self.store.units(found.name)
+        return [u for u in units if await self.policy.in_scope(admin, u.domain, u.code)] if admin.role == "unit" else units
 
     async def create_account(
         self,
-        admin: str,
+        admin: Admin,
         domain: str,
         name: str = "",
         unit: str = "",
         birth_year: int | None = None,
         unit_mailbox: bool = False,
         service_class: str | None = None,
+        details: dict[str, str] | None = None,
+        action: str = "account.create",
     ) -> tuple[Account, str]:
-        """Issue a mailbox; returns the account and its one-time initial password (not kept anywhere in clear)."""
-        async with self._action(admin, "account.create", f"{name or unit}@{domain}") as trace_id:
+        """Issue a mailbox; returns the account and its one-time initial password (not kept anywhere in clear).
+
+        `details` are the directory fields (title, phone, fax, postal_address, language).
+        """
+        async with self._action(admin, action, f"{name or unit}@{domain}") as trace_id:
+            await self.check(admin, action)
             found = await self.store.domain(normalize_domain(domain))
             if found is None:
                 raise UnknownReference(f"domain {domain} does not exist")
             unit = naming.unit_code(unit) if unit else ""
             service_class = service_class or "standard"
-            if service_class not in SERVICE_CLASSES:
-                raise InvalidInput(
-                    f"unknown service class {service_class!r}; known: {', '.join(SERVICE_CLASSES)}"
-                )
+            if service_class not in (known := await self.class_names()):
+                raise InvalidInput(f"unknown service class {service_class!r}; known: {', '.join(known)}")
             if birth_year is not None and not 1900 <= birth_year <= date.today().year:
                 raise InvalidInput(f"birth year {birth_year} is not plausible")
             name = clean_name(name)
@@ -200,8 +263,7 @@ class Lifecycle:
                     found.scheme, name, birth_year, unitbox=unitbox, steps=found.collisions
                 )
                 kind = "personal"
-            password = generate_password(self.password_length)
-            password_hash = await asyncio.to_thread(hash_password, password)
+            password, password_hash = await self.new_password()
             for _, localpart in zip(range(MAX_ADDRESS_ATTEMPTS), candidates, strict=False):
                 address = f"{localpart}@{found.name}"
                 account = Account(
@@ -215,7 +277,8 @@ class Lifecycle:
                     birth_year=None if unit_mailbox else birth_year,
                     password_hash=password_hash,
                     must_change_password=True,
-                    created_at=_now(),
+                    created_at=self.now(),
+                    **(details or {}),
                 )
                 events = [
                     self._change(
@@ -230,7 +293,7 @@ class Lifecycle:
                     self._audit(
                         trace_id,
                         admin,
-                        "account.create",
+                        action,
                         address,
                         kind=kind,
                         unit=unit,
@@ -239,8 +302,11 @@ class Lifecycle:
                 ]
                 # Atomic in Redis: of two administrators creating the same name at once, one gets
                 # this address and the other moves on to the next candidate.
+                # An old address still kept as another account's alias is not given out again.
+                if await self.store.redis.exists(alias_key(address)):
+                    continue
                 if await self.store.add_account(account, events):
-                    logger.info("account_created", address=address, kind=kind, admin=admin)
+                    logger.info("account_created", address=address, kind=kind, admin=admin.name)
                     return account, password
                 if unit_mailbox:
                     raise Conflict(f"{address} already exists")
@@ -269,18 +335,17 @@ class Lifecycle:
             code = unit.parent
         return naming.unit_localpart(domain.scheme, chain)
 
-    async def show_account(self, admin: str, address: str) -> Account:
+    async def show_account(self, admin: Admin, address: str) -> Account:
         async with self._action(admin, "account.show", address) as trace_id:
-            account = await self.store.account(address)
-            if account is None:
-                raise NotFound(f"account {address} does not exist")
+            account = await self.account(address)
+            await self.check(admin, "account.show", account.domain, account.unit)
             # Reading someone's directory record is an administrator action too (R27).
             await self.store.queue([self._audit(trace_id, admin, "account.show", account.address)])
             return account
 
     async def restrict_account(
         self,
-        admin: str,
+        admin: Admin,
         address: str,
         networks: list[str] | None = None,
         hours: str | None = None,
@@ -302,26 +367,45 @@ class Lifecycle:
                 raise InvalidInput("nothing to change: give allowed_networks, allowed_hours or allowed_clients")
             return await self._update(trace_id, admin, address, "account.restrict", changes)
 
-    async def unlock_sending(self, admin: str, address: str) -> Account:
+    async def unlock_sending(self, admin: Admin, address: str) -> Account:
         """Let an account send again after the daily outbound cap locked it (R22)."""
         async with self._action(admin, "account.unlock_sending", address) as trace_id:
             return await self._update(trace_id, admin, address, "account.unlock_sending", {"sending_locked": False})
 
     async def _update(
-        self, trace_id: str, admin: str, address: str, action: str, changes: dict[str, object]
+        self, trace_id: str, admin: Admin, address: str, action: str, changes: dict[str, object],
+        kind: str = "account_updated", audit: dict[str, object] | None = None, extra: list[str] | None = None,
     ) -> Account:
-        account = await self.store.account(address)
-        if account is None:
-            raise NotFound(f"account {address} does not exist")
+        """Change fields of an account the administrator may manage; `audit` replaces what is logged (no secrets)."""
+        account = await self.account(address)
+        await self.check(admin, action, account.domain, account.unit)
+        if account.status == "deleted":  # closed: kept only so that its address is never given again
+            raise Conflict(f"{account.address} is closed")
         updated = account.model_copy(update=changes)
         fields = {name: value for name, value in updated.to_redis().items() if name in changes}
+        shown = changes if audit is None else audit
         events = [
             self._change(
-                trace_id, admin, "account_updated", account.domain, address=account.address, details=changes
+                trace_id, admin, kind, account.domain, address=account.address, unit=account.unit or None,
+                details=shown,
             ),
-            self._audit(trace_id, admin, action, account.address, **changes),
+            self._audit(trace_id, admin, action, account.address, **shown),
+            *(extra or []),
         ]
         if not await self.store.update_account(account.address, fields, events):
             raise NotFound(f"account {address} does not exist")
-        logger.info("account_updated", address=account.address, action=action, admin=admin)
+        logger.info("account_updated", address=account.address, action=action, admin=admin.name)
         return updated
+
+    async def list_accounts(self, admin: Admin, domain: str, unit: str = "", status: str = "") -> list[Account]:
+        """A domain's accounts, optionally of one unit or status; a unit administrator sees their subtree only."""
+        found = await self._domain(domain)
+        accounts = []
+        for address in sorted(await self.store.redis.smembers(accounts_key(found.name))):
+            account = await self.store.account(address)
+            if account is None or (unit and account.unit != unit) or (status and account.status != status):
+                continue
+            if admin.role == "unit" and not await self.policy.in_scope(admin, account.domain, account.unit):
+                continue
+            accounts.append(account)
+        return accounts

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
 import redis.exceptions
@@ -23,6 +24,9 @@ from services.common.bus import KafkaPublisher, PublishError, ensure_topics, key
 logger = log.get(__name__)
 
 OUTBOX = "gm:outbox"
+AUDIT = "admin.audit.v1"
+AUDIT_LOG = "gm:audit-log"  # the last administrator actions, as published, for GET /audit
+AUDIT_LOG_LENGTH = 100_000
 DEAD = "gm:outbox:dead"  # entries that can never be published (undecodable), kept for an operator
 
 _TRANSIENT = (
@@ -143,6 +147,8 @@ class OutboxDrainer:
                 continue
             publisher = await self._ensure_publisher()
             await publisher.publish_raw(topic, value, key.encode("utf-8") if key is not None else None)
+            if topic == AUDIT:  # auditors read the recent log through the admin API (GET /audit)
+                await self.redis.xadd(AUDIT_LOG, {"event": item["value"]}, maxlen=AUDIT_LOG_LENGTH, approximate=True)
             # LREM of this exact entry (not RPOP): another replica may have published and removed it already.
             await self.redis.lrem(OUTBOX, 1, raw)
             self.published += 1
@@ -161,11 +167,23 @@ class OutboxDrainer:
         return self._publisher
 
     async def _repair_topics(self) -> None:
-        """The embedded broker comes back empty after a restart: recreate the topics lifecycle writes to."""
-        specs = [ALL_TOPICS[t] for t in ("account.events.v1", "admin.audit.v1")]
+        """The embedded broker comes back empty after a restart: recreate the topics lifecycle writes to (notices too)."""
+        specs = [ALL_TOPICS[t] for t in ("account.events.v1", "admin.audit.v1", "mail.received.v1")]
         try:
             await asyncio.wait_for(
                 ensure_topics(self.bootstrap, specs, timeout=self.publish_timeout), self.publish_timeout * 2
             )
         except Exception as exc:  # broker still away: the next round tries again
             logger.debug("outbox_topics_repair_failed", error=str(exc))
+
+
+class OutboxPublisher:
+    """A `Publisher` that queues into the outbox: mail lifecycle writes (notices) survives a broker outage too."""
+
+    def __init__(self, client: aioredis.Redis, wake: Callable[[], None] = lambda: None):
+        self.redis = client
+        self.wake = wake
+
+    async def publish(self, topic: str, event: BaseModel, key: str | None = None) -> None:
+        await self.redis.lpush(OUTBOX, entry(topic, event, key))
+        self.wake()

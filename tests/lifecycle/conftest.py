@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +35,50 @@ def domain() -> str:
     return f"t{uuid.uuid4().hex[:10]}.gov.vn"
 
 
+class Clock:
+    """The injected clock: starts at the real time, moves only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
 @pytest.fixture
-async def service(infra_parts: Any, redis_client: Any, tmp_path: Path) -> AsyncIterator[LifecycleService]:
-    svc = LifecycleService(platform_for(infra_parts, tmp_path), LifecycleSettings(outbox_poll_s=0.5))
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def service(
+    infra_parts: Any, redis_client: Any, tmp_path: Path, clock: Clock
+) -> AsyncIterator[LifecycleService]:
+    svc = LifecycleService(platform_for(infra_parts, tmp_path), LifecycleSettings(outbox_poll_s=0.5),
+                           start_jobs=False, clock=clock)
     await svc.start()
     yield svc
     await svc.stop()
 
 
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 @pytest.fixture
-async def http(service: LifecycleService) -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(base_url=service.url, headers={"X-Govmail-Admin": "tester"}) as session:
+def root_token(service: LifecycleService) -> str:
+    """The bootstrap province administrator's token, as the service wrote it to the data dir."""
+    return service.token_path.read_text().strip()
+
+
+@pytest.fixture
+async def http(service: LifecycleService, root_token: str) -> AsyncIterator[aiohttp.ClientSession]:
+    """A session of the bootstrap province administrator ('province-admin')."""
+    async with aiohttp.ClientSession(base_url=service.url, headers=bearer(root_token)) as session:
         yield session
 
 
@@ -70,3 +104,40 @@ async def read_events(
     finally:
         await consumer.stop()
     return found
+
+
+class Api:
+    """One administrator's HTTP session: JSON in, (status, JSON) out."""
+
+    def __init__(self, session: aiohttp.ClientSession):
+        self.session = session
+
+    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        async with self.session.request(method, path, json=body) as response:
+            return response.status, await response.json(content_type=None)
+
+    async def ok(self, method: str, path: str, body: Any = None, status: int = 200) -> Any:
+        got, data = await self.call(method, path, body)
+        assert got == status, (method, path, got, data)
+        return data
+
+
+@pytest.fixture
+async def sessions(service: LifecycleService) -> AsyncIterator[Callable[[str], Api]]:
+    """Sessions for any token: sessions(token) -> Api."""
+    opened: list[aiohttp.ClientSession] = []
+
+    def open_(token: str) -> Api:
+        session = aiohttp.ClientSession(base_url=service.url, headers=bearer(token))
+        opened.append(session)
+        return Api(session)
+
+    yield open_
+    for session in opened:
+        await session.close()
+
+
+@pytest.fixture
+async def root(sessions: Callable[[str], Api], root_token: str) -> Api:
+    """The bootstrap province administrator."""
+    return sessions(root_token)

@@ -14,7 +14,7 @@ from services.lifecycle.app import LifecycleService
 from services.lifecycle.outbox import OUTBOX
 from services.lifecycle.settings import LifecycleSettings
 from services.platform import infra
-from tests.lifecycle.conftest import platform_for, read_events
+from tests.lifecycle.conftest import bearer, platform_for, read_events
 
 
 async def create_everything(http: aiohttp.ClientSession, domain: str) -> str:
@@ -40,7 +40,7 @@ async def test_changes_are_published_to_account_events(http, infra_parts: Any, d
         ("unit_added", None, "stttt"),
         ("account_created", address, "stttt"),
     ]
-    assert all(e.producer == "lifecycle" and e.actor == "tester" for e in events)
+    assert all(e.producer == "lifecycle" and e.actor == "province-admin" for e in events)
     assert events[2].details == {"kind": "personal", "service_class": "standard"}
     assert "password" not in str(found)
 
@@ -56,13 +56,15 @@ async def test_every_admin_action_is_audited_with_its_outcome(http, infra_parts:
     found = await read_events(infra_parts.bootstrap, "admin.audit.v1", lambda e: domain in e["target"], 5)
     audits = [AdminAudit.model_validate(e) for e in found]  # one partition: in order
     assert [(a.admin, a.action, a.target, a.outcome) for a in audits] == [
-        ("tester", "domain.add", domain, "ok"),
-        ("tester", "unit.add", f"stttt@{domain}", "ok"),
-        ("tester", "account.create", address, "ok"),
-        ("tester", "domain.add", domain, "error"),
-        ("Trần Quốc Hùng", "account.show", address, "ok"),
+        ("province-admin", "domain.add", domain, "ok"),
+        ("province-admin", "unit.add", f"stttt@{domain}", "ok"),
+        ("province-admin", "account.create", address, "ok"),
+        ("province-admin", "domain.add", domain, "error"),
+        ("province-admin", "account.show", address, "ok"),
     ]
     assert audits[3].details["status"] == 409
+    # The token decides who acts; the name given at the terminal is only noted beside it.
+    assert audits[4].details["operator"] == "Trần Quốc Hùng" and audits[4].details["role"] == "province"
 
 
 async def outbox_drained(redis_client: Any, timeout: float = 60.0) -> None:
@@ -80,11 +82,12 @@ async def test_no_event_is_lost_while_the_broker_is_down(
     port = infra.free_port()
     bootstrap = f"127.0.0.1:{port}"
     settings = LifecycleSettings(outbox_poll_s=0.5, outbox_max_backoff_s=1.0, publish_timeout_s=2.0)
-    service = LifecycleService(platform_for(infra_parts, tmp_path, bootstrap), settings)
+    service = LifecycleService(platform_for(infra_parts, tmp_path, bootstrap), settings, start_jobs=False)
     await service.start()
     broker = None
     try:
-        async with aiohttp.ClientSession(base_url=service.url, headers={"X-Govmail-Admin": "tester"}) as http:
+        token = service.token_path.read_text().strip()
+        async with aiohttp.ClientSession(base_url=service.url, headers=bearer(token)) as http:
             address = await create_everything(http, domain)
             # The change stands in Redis, its events wait in the outbox.
             assert await service.lifecycle.store.account(address) is not None

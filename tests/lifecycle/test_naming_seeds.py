@@ -278,6 +278,8 @@ async def test_the_cli_configures_a_collision_sequence(
         "initials,full",
         "--url",
         service.url,
+        "--token-file",
+        str(service.token_path),
     ]
     assert await asyncio.to_thread(cli.main, argv) == 0
     async with http.get("/domains") as response:

@@ -1,16 +1,27 @@
-"""Initial passwords satisfy R11, and the scrypt hashes kept in Redis verify only the right password."""
+"""Initial passwords satisfy R11; argon2 hashes (and the first release's scrypt ones) verify only the right password."""
 
 from __future__ import annotations
+
+import base64
+import hashlib
 
 import pytest
 
 from services.lifecycle.passwords import (
     SPECIALS,
+    PasswordPolicy,
     generate_password,
     hash_password,
+    needs_rehash,
     policy_violations,
     verify_password,
 )
+
+
+def scrypt_hash(password: str, salt: bytes = b"0123456789abcdef") -> str:
+    """A hash in the first release's format, made here independently of the module under test."""
+    derived = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, maxmem=64 * 1024**2, dklen=32)
+    return f"scrypt$16384$8$1${base64.b64encode(salt).decode()}${base64.b64encode(derived).decode()}"
 
 
 def test_generated_passwords_always_satisfy_the_policy() -> None:
@@ -44,7 +55,8 @@ def test_policy_names_what_is_missing(password: str, missing: list[str]) -> None
 
 def test_hash_verifies_the_right_password_only() -> None:
     stored = hash_password("Mậtkhẩu#2024")
-    assert stored.startswith("scrypt$")
+    assert stored.startswith("$argon2id$")
+    assert not needs_rehash(stored)
     assert "Mậtkhẩu" not in stored
     assert verify_password("Mậtkhẩu#2024", stored)
     assert not verify_password("Matkhau#2024", stored)
@@ -60,3 +72,18 @@ def test_same_password_hashes_differently_each_time() -> None:
 )
 def test_malformed_hashes_never_verify(stored: str) -> None:
     assert not verify_password("MatKhau@789", stored)
+
+
+def test_first_release_scrypt_hashes_still_verify_and_ask_for_a_rehash() -> None:
+    stored = scrypt_hash("Mậtkhẩu#2024")
+    assert verify_password("Mậtkhẩu#2024", stored)
+    assert not verify_password("Mậtkhẩu#2025", stored)
+    assert needs_rehash(stored)
+
+
+def test_the_policy_is_configurable() -> None:
+    strict = PasswordPolicy(min_length=12, specials="$")
+    assert strict.violations("MatKhau$789") == ["at least 12 characters"]
+    assert strict.violations("MatKhau@7890") == ["one of $"]
+    assert PasswordPolicy(specials="").violations("MatKhau789") == []
+    assert all(c.isalnum() for c in generate_password(16, specials=""))

@@ -87,12 +87,14 @@ async def test_unlock_sending_clears_the_flag_with_event_and_audit(
     audits = await read_events(infra_parts.bootstrap, "admin.audit.v1",
                                lambda e: e.get("target") == address and e["action"] != "account.create", 3)
     assert {(a["action"], a["admin"], a["outcome"]) for a in audits} >= {
-        ("account.unlock_sending", "tester", "ok"), ("account.restrict", "tester", "ok")}
+        ("account.unlock_sending", "province-admin", "ok"), ("account.restrict", "province-admin", "ok")}
 
 
 async def test_cli_restricts_and_unlocks(service: LifecycleService, http, address: str) -> None:
     async def admin(*args: str) -> int:
-        return await asyncio.to_thread(cli.main, ["--url", service.url, "--admin", "Nguyễn Văn Anh", *args])
+        return await asyncio.to_thread(
+            cli.main, ["--url", service.url, "--token-file", str(service.token_path), "--admin", "Nguyễn Văn Anh", *args]
+        )
 
     assert await admin("account", "restrict", address, "--networks", "10.0.0.0/8,2001:db8::/32",
                        "--hours", "07:00-19:00", "--clients", "smtp,webmail") == 0
