@@ -36,6 +36,7 @@ from services.ingress.streaming import StreamingSMTP
 from services.ingress.submission import SubmissionHandler
 from services.ingress.tls import server_context
 from services.ingress.workers import worker_marker
+from services.lifecycle.settings import LifecycleSettings
 
 logger = log.get(__name__)
 
@@ -157,7 +158,8 @@ async def serve(platform: PlatformSettings, settings: IngressSettings, worker: i
                       settings.auth_max_failures_per_ip, settings.auth_lock_seconds)
     zone = ZoneInfo(settings.timezone)
     submission.cap = OutboundCap(directory.redis, settings.max_messages_per_account_per_day, zone)
-    authenticator = SubmissionAuthenticator(directory, guard, publisher, zone)
+    authenticator = SubmissionAuthenticator(directory, guard, publisher, zone,
+                                            LifecycleSettings().password_policy(), directory.redis)
     handler.limits = ClientLimits(directory.redis, max_connections=settings.max_connections_per_ip,
                                   connections_per_minute=settings.max_connections_per_minute,
                                   messages_per_minute=settings.max_messages_per_minute,

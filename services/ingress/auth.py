@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Coroutine
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import redis.asyncio as aioredis
 import redis.exceptions
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
@@ -22,7 +23,8 @@ from services.ingress import replies
 from services.ingress.bruteforce import AuthGuard
 from services.ingress.handler import peer_ip
 from services.ingress.restrictions import refusal
-from services.lifecycle.passwords import hash_password, verify_password
+from services.lifecycle.credentials import login_state, rehash_after_login
+from services.lifecycle.passwords import DEFAULT_POLICY, PasswordPolicy, hash_password, verify_password
 
 logger = log.get(__name__)
 
@@ -37,11 +39,14 @@ class SubmissionAuthenticator:
     client_type = "smtp"  # what an account's allowed_clients must name for this listener (R24)
 
     def __init__(self, directory: Directory, guard: AuthGuard, publisher: Publisher,
-                 zone: ZoneInfo | None = None):
+                 zone: ZoneInfo | None = None, policy: PasswordPolicy = DEFAULT_POLICY,
+                 redis_client: aioredis.Redis | None = None):
         self.directory = directory
         self.guard = guard
         self.publisher = publisher
         self.zone = zone or ZoneInfo("Asia/Ho_Chi_Minh")
+        self.policy = policy
+        self.redis = redis_client  # for re-hashing an old-format password after a good login
         self._publishing: set[asyncio.Task[None]] = set()
 
     @cached_property
@@ -80,6 +85,14 @@ class SubmissionAuthenticator:
             if blocked:
                 self.emit(username, ip, "blocked", mechanism, blocked)
                 return AuthResult(success=False, handled=False)
+            # A mail client cannot change a password: a one-time or expired one is changed in webmail
+            # first (R10, R11). Saying so reveals nothing: the password was right.
+            state = login_state(account, datetime.now(UTC), self.policy)
+            if state != "ok":
+                self.emit(username, ip, "blocked", mechanism, f"password_{state}")
+                return AuthResult(success=False, handled=False, message=replies.PASSWORD_CHANGE_FIRST)
+            if self.redis is not None:
+                await rehash_after_login(self.redis, account.address, password, account.password_hash)
             await self.guard.succeeded(username)
             self.emit(username, ip, "success", mechanism)
             return AuthResult(success=True, auth_data=account.address.lower())

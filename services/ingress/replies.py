@@ -22,6 +22,7 @@ TOO_MANY_MESSAGES = "451 4.7.1 Too many messages from your address, try again la
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 STARTTLS_FIRST = "530 5.7.0 Must issue a STARTTLS command first"
 ALREADY_AUTHENTICATED = "503 5.5.1 Already authenticated"
+PASSWORD_CHANGE_FIRST = "535 5.7.8 Password must be changed in webmail before mail clients may log in"
 AUTH_TEMPFAIL = "454 4.7.0 Temporary authentication failure, try again later"
 SENDER_NOT_OWNED = (
     "550 5.7.1 <{address}>: Sender address not owned by authenticated user <{account}> and no grant to send for it"

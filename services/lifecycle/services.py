@@ -27,7 +27,6 @@ from services.lifecycle.inactivity import InactivityJob
 from services.lifecycle.operations import Lifecycle
 from services.lifecycle.outbox import OutboxPublisher
 from services.lifecycle.oversight import Oversight
-from services.lifecycle.passwords import PasswordPolicy
 from services.lifecycle.people import PeopleDirectory
 from services.lifecycle.settings import LifecycleSettings
 from services.lifecycle.store import AccountStore
@@ -41,8 +40,7 @@ class Services:
     def __init__(self, client: aioredis.Redis, settings: LifecycleSettings, *, mail_root: Path, export_dir: Path,
                  blobs_uri: str, notify: Callable[[], None] = lambda: None,
                  clock: Callable[[], datetime] = utcnow):
-        policy = PasswordPolicy(settings.password_min_length, settings.password_specials,
-                                settings.password_history, settings.password_max_age_days)
+        policy = settings.password_policy()
         self.settings = settings
         self.core = Lifecycle(AccountStore(client), notify, settings.password_length, policy, clock)
         self.admins = AdminRegistry(client)

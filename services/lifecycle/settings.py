@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.lifecycle.passwords import PasswordPolicy
+
 
 class LifecycleSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LIFECYCLE_", extra="ignore")
@@ -47,3 +49,8 @@ class LifecycleSettings(BaseSettings):
     password_history: int = Field(5, ge=1, le=24, description="R11: a new password differs from the last N.")
     password_max_age_days: int = Field(0, ge=0, description="R11: change the password this often; 0 = never forced.")
     record_logins: bool = Field(True, description="Read auth.events.v1 to keep each account's last login (R9).")
+
+    def password_policy(self) -> PasswordPolicy:
+        """The R11 policy these settings describe; ingress and webmail read the same LIFECYCLE_PASSWORD_* values."""
+        return PasswordPolicy(self.password_min_length, self.password_specials, self.password_history,
+                              self.password_max_age_days)

@@ -27,8 +27,10 @@ from tests.conftest import govmail_command
 DOMAIN = "tiengiang.gov.vn"
 
 
-def add_account(redis_client, address: str, name: str, **fields: str) -> None:
+def add_account(redis_client, address: str, name: str, **fields) -> None:
+    """An account whose owner already replaced the one-time password (else mail clients may not log in)."""
     local = address.split("@")[0]
+    fields.setdefault("must_change_password", False)
     account = Account(address=address, domain=DOMAIN, localpart=local, name=name, **fields)
     redis_client.hset(account_key(address), mapping=account.to_redis())
 

@@ -19,8 +19,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from services.common.directory import DOMAINS, Grant, account_key, grants_key
-from services.lifecycle.passwords import hash_password
+from services.lifecycle.passwords import hash_password, verify_password
 from tests.ingress.test_smtp import DOMAIN, add_account, read_received, start_ingress
+from tests.lifecycle.test_passwords import scrypt_hash
 
 PASSWORD = "Hieu@2024xyz"
 OTHER = "dangthiung@tiengiang.gov.vn"
@@ -275,6 +276,36 @@ def test_declared_size_over_the_senders_class_is_refused_at_mail(ingress, redis_
         assert (code, text[:5]) == (552, b"5.3.4") and str(3 * 1024**2).encode() in text
         code, _ = smtp.docmd("MAIL", f"FROM:<{sender}> SIZE={2 * 1024**2}")
     assert code == 250
+
+
+def test_one_time_password_must_be_changed_in_webmail_first(ingress, infra_parts, redis_client, sender) -> None:
+    redis_client.hset(account_key(sender), "must_change_password", "1")
+    with submission(ingress) as smtp:
+        code, text = auth_plain(smtp, sender, PASSWORD)
+    assert (code, text[:5]) == (535, b"5.7.8") and b"changed in webmail" in text
+    events = read_events(infra_parts.bootstrap, "auth.events.v1",
+                         lambda e: e.get("username") == sender and e.get("outcome") == "blocked", 1)
+    assert events[0]["reason"] == "password_must_change"
+
+
+def test_an_old_scrypt_hash_is_replaced_by_argon2_at_login(ingress, redis_client, sender) -> None:
+    redis_client.hset(account_key(sender), "password_hash", scrypt_hash(PASSWORD))
+    with submission(ingress) as smtp:
+        assert auth_plain(smtp, sender, PASSWORD)[0] == 235
+    stored = redis_client.hget(account_key(sender), "password_hash")
+    assert stored.startswith("$argon2id$") and verify_password(PASSWORD, stored)
+
+
+def test_an_expired_password_is_refused_when_the_policy_sets_an_age(platform_env, redis_client, sender) -> None:
+    redis_client.hset(account_key(sender), "password_changed_at", "2020-01-01T00:00:00+00:00")
+    proc = start_ingress(dict(platform_env, LIFECYCLE_PASSWORD_MAX_AGE_DAYS="90"))
+    try:
+        with submission(platform_env) as smtp:
+            code, text = auth_plain(smtp, sender, PASSWORD)
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+    assert (code, text[:5]) == (535, b"5.7.8") and b"changed in webmail" in text
 
 
 def test_brute_force_locks_the_username_even_for_the_right_password(ingress, infra_parts, sender) -> None:
