@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import sys
 import unicodedata
@@ -12,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from services.analytics import stats
+from services.analytics import catalog, readonly_sql, stats
 from services.analytics.warehouse import WarehouseUnavailable, connect
 from services.common.settings import PlatformSettings
 
@@ -70,6 +72,77 @@ def volume(platform: PlatformSettings, url: str, by: str) -> dict[str, Any]:
     return document
 
 
+def direct(dsn: str, fn: Any, *args: Any) -> dict[str, Any]:
+    client = connect(dsn, readonly=True)
+    try:
+        return fn(client, *args)
+    finally:
+        client.close()
+
+
+def statistic(platform: PlatformSettings, url: str, name: str, query: dict[str, str]) -> dict[str, Any]:
+    """A catalog statistic from the service, or read directly from ClickHouse when the service is down."""
+    path = "/sql" if name == "sql" else f"/stats/{name}"
+    document = fetch(url, path, query)
+    if document is not None:
+        return document
+    try:
+        if name == "sql":
+            document = direct(platform.clickhouse, readonly_sql.run, query["q"])
+        else:
+            document = direct(platform.clickhouse, catalog.run, name, query)
+    except WarehouseUnavailable as exc:
+        raise StatsError(
+            f"the analytics service is not reachable at {url}, and ClickHouse ({platform.clickhouse}) "
+            f"cannot be read directly: {exc}"
+        ) from exc
+    print(f"govmail stats: the analytics service is not reachable at {url}; read {platform.clickhouse} directly",
+          file=sys.stderr)
+    return document
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def grid(header: list[str], body: list[list[str]]) -> str:
+    """Columns padded to their terminal width; the first left-aligned, the others right-aligned."""
+    widths = [max(width(line[i]) for line in [header, *body]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        first = cells[0] + " " * (widths[0] - width(cells[0]))
+        rest = [" " * (widths[i] - width(cells[i])) + cells[i] for i in range(1, len(cells))]
+        return "  ".join([first, *rest]).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(header), rule, *(line(cells) for cells in body)])
+
+
+def rows_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+    if not rows and not columns:
+        return "(no rows)"
+    header = columns or list(rows[0])
+    return grid(header, [[cell(row[c]) if isinstance(row, dict) else cell(row[i]) for i, c in enumerate(header)]
+                         for row in rows])
+
+
+def rows_csv(rows: list[Any], columns: list[str] | None = None) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    header = columns or (list(rows[0]) if rows else [])
+    writer.writerow(header)
+    for row in rows:
+        values = [row[c] for c in header] if isinstance(row, dict) else list(row)
+        writer.writerow([cell(v) if isinstance(v, list | dict | type(None)) else v for v in values])
+    return out.getvalue()
+
+
 def width(text: str) -> int:
     """Columns a string takes in a terminal (CJK characters take two)."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
@@ -91,9 +164,31 @@ def render_table(by: str, rows: list[dict[str, Any]]) -> str:
     return "\n".join([line(header), rule, *(line(cells) for cells in body[:-1]), rule, line(body[-1])])
 
 
+def common(command: argparse.ArgumentParser) -> None:
+    output = command.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the JSON document instead of a table")
+    output.add_argument("--csv", action="store_true", help="print CSV (a header line, then one line per row)")
+    command.add_argument("--url", help="analytics service URL (default: from GOVMAIL_HOST and GOVMAIL_ANALYTICS_PORT)")
+    command.add_argument("--data-dir", type=Path, help="data folder of the platform (default: GOVMAIL_DATA_DIR or ./data)")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="govmail stats", description="Print statistics from ClickHouse.")
     commands = top.add_subparsers(dest="command", required=True)
+    for name, stat in catalog.STATISTICS.items():
+        sub = commands.add_parser(name, help=stat.help, description=stat.help)
+        if stat.by:
+            sub.add_argument("--by", choices=stat.by, help=f"group by (default: {stat.by[0]})")
+        sub.add_argument("--start", help="first local day, YYYY-MM-DD (default: 30 days ago)")
+        sub.add_argument("--end", help="last local day, YYYY-MM-DD (default: today)")
+        sub.add_argument("--tz", help="time zone of the days (default: Asia/Ho_Chi_Minh)")
+        sub.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                         help="further parameter of the statistic, e.g. min_failures=5 (see docs/analytics.md)")
+        common(sub)
+    query = commands.add_parser("sql", help="run one read-only SELECT query",
+                                description="Run one SELECT or WITH query with ClickHouse's readonly setting.")
+    query.add_argument("query", help="the SQL text")
+    common(query)
     vol = commands.add_parser(
         "volume",
         help="received / delivered / rejected / quarantined mail, counted per recipient",
@@ -102,9 +197,7 @@ def parser() -> argparse.ArgumentParser:
     )
     vol.add_argument("--by", choices=stats.VOLUME_BY, default="unit", help="group by the recipient's unit or "
                      "address, or by UTC day (default: unit)")
-    vol.add_argument("--json", action="store_true", help="print the JSON document instead of a table")
-    vol.add_argument("--url", help="analytics service URL (default: from GOVMAIL_HOST and GOVMAIL_ANALYTICS_PORT)")
-    vol.add_argument("--data-dir", type=Path, help="data folder of the platform (default: GOVMAIL_DATA_DIR or ./data)")
+    common(vol)
     return top
 
 
@@ -113,15 +206,38 @@ def main(argv: list[str] | None = None) -> int:
     platform = PlatformSettings(**({"data_dir": args.data_dir} if args.data_dir else {}))
     url = args.url or service_url(platform)
     try:
-        document = volume(platform, url, args.by)
+        if args.command == "volume":
+            document = volume(platform, url, args.by)
+        elif args.command == "sql":
+            document = statistic(platform, url, "sql", {"q": args.query})
+        else:
+            document = statistic(platform, url, args.command, query_of(args))
     except StatsError as exc:
         print(f"govmail stats: {exc}", file=sys.stderr)
         return 1
+    except ValueError as exc:  # a bad parameter, caught before asking anyone
+        print(f"govmail stats: {exc}", file=sys.stderr)
+        return 2
+    columns = document.get("columns")
     if args.json:
         print(json.dumps(document, ensure_ascii=False, indent=2))
-    else:
+    elif args.csv:
+        print(rows_csv(document["rows"], columns), end="")
+    elif args.command == "volume":
         print(render_table(args.by, document["rows"]))
+    else:
+        print(rows_table(document["rows"], columns))
     return 0
+
+
+def query_of(args: argparse.Namespace) -> dict[str, str]:
+    query = {name: value for name in ("by", "start", "end", "tz") if (value := getattr(args, name, None))}
+    for item in args.param:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--param takes NAME=VALUE, not {item!r}")
+        query[name] = value
+    return query
 
 
 if __name__ == "__main__":

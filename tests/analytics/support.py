@@ -33,8 +33,9 @@ class Workload:
     items: list[Item] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        # A day of its own, so the by=day row holds this workload only.
-        self.day = date(2001, 1, 1) + timedelta(days=int(self.rid, 16) % 8000)
+        # A day of its own, so the by=day row holds this workload only; in the future, so that
+        # the retention TTLs (two years for mail) never drop the rows while the test reads them.
+        self.day = date(2040, 1, 1) + timedelta(days=int(self.rid, 16) % 8000)
         self.domain = f"d{self.rid}.tiengiang.gov.vn"
         self.unit_a = f"stttt{self.rid}"
         self.unit_b = f"vpubnd{self.rid}"
