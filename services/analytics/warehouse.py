@@ -93,15 +93,19 @@ def insert_new(client: Client, table: str, rows: Sequence[dict[str, Any]]) -> in
     """Insert the rows whose event_id the table does not hold yet; returns how many were inserted.
 
     The materialized roll-ups count what is inserted, not what survives the ReplacingMergeTree
-    merge, so a replayed event must be dropped before the insert. The lookup is limited to the
-    monthly partitions of the batch, which keeps it cheap however large the table grows.
+    merge, so a replayed event must be dropped before the insert. The batch's ids go into a
+    temporary table of the session (a long literal list is slow to parse) and the lookup is
+    limited to the monthly partitions of the batch, which keeps it cheap however large the table grows.
     """
     unique = list({row["event_id"]: row for row in rows}.values())
     months = sorted({row["occurred_at"].year * 100 + row["occurred_at"].month for row in unique})
+    client.command("CREATE TEMPORARY TABLE IF NOT EXISTS batch_event_ids (event_id String) ENGINE = Memory")
+    client.command("TRUNCATE TABLE batch_event_ids")
+    client.insert("batch_event_ids", [[row["event_id"]] for row in unique], column_names=["event_id"])
     found = client.query(
         f"SELECT event_id FROM {table} WHERE toYYYYMM(occurred_at) IN {{months:Array(UInt32)}} "
-        "AND event_id IN {ids:Array(String)}",
-        parameters={"months": months, "ids": [row["event_id"] for row in unique]},
+        "AND event_id IN (SELECT event_id FROM batch_event_ids)",
+        parameters={"months": months},
     ).result_rows
     stored = {event_id for (event_id,) in found}
     fresh = [row for row in unique if row["event_id"] not in stored]
