@@ -11,8 +11,11 @@ import unicodedata
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from clickhouse_connect.driver.client import Client
 
 from services.analytics import catalog, readonly_sql, stats
 from services.analytics.warehouse import WarehouseUnavailable, connect
@@ -31,11 +34,13 @@ def service_url(platform: PlatformSettings) -> str:
     return f"http://{host}:{platform.analytics_port}"
 
 
-def fetch(url: str, path: str, params: dict[str, str]) -> dict[str, Any] | None:
-    """GET a statistics document; None when nothing answers at url (the service is not running)."""
+def fetch(url: str, path: str, params: dict[str, str], method: str = "GET", timeout: float = TIMEOUT
+          ) -> dict[str, Any] | None:
+    """Ask the service for a JSON document; None when nothing answers at url (the service is not running)."""
     full = f"{url.rstrip('/')}{path}?{urllib.parse.urlencode(params)}"
+    request = urllib.request.Request(full, method=method, data=b"" if method == "POST" else None)
     try:
-        with urllib.request.urlopen(full, timeout=TIMEOUT) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read().decode("utf-8"))
     except urllib.error.HTTPError as exc:
         try:
@@ -47,58 +52,40 @@ def fetch(url: str, path: str, params: dict[str, str]) -> dict[str, Any] | None:
         return None
 
 
-def volume_direct(dsn: str, by: str) -> dict[str, Any]:
-    """The same document as GET /stats/volume, read from ClickHouse with a read-only client of our own."""
-    client = connect(dsn, readonly=True)
+def from_service_or_directly(platform: PlatformSettings, url: str, path: str, params: dict[str, str],
+                             read: Callable[[Client], dict[str, Any]]) -> dict[str, Any]:
+    """The service's document, or, when nothing answers, `read` run on a read-only ClickHouse client of our own."""
+    document = fetch(url, path, params)
+    if document is not None:
+        return document
     try:
-        return {"by": by, "counting": "recipients", "rows": stats.volume(client, by)}
+        client = connect(platform.clickhouse, readonly=True)
+    except WarehouseUnavailable as exc:
+        raise StatsError(
+            f"the analytics service is not reachable at {url}, and ClickHouse ({platform.clickhouse}) "
+            f"cannot be read directly: {exc}"
+        ) from exc
+    try:
+        document = read(client)
     finally:
         client.close()
+    print(f"govmail stats: the analytics service is not reachable at {url}; read {platform.clickhouse} directly",
+          file=sys.stderr)
+    return document
 
 
 def volume(platform: PlatformSettings, url: str, by: str) -> dict[str, Any]:
-    document = fetch(url, "/stats/volume", {"by": by})
-    if document is not None:
-        return document
-    try:
-        document = volume_direct(platform.clickhouse, by)
-    except WarehouseUnavailable as exc:
-        raise StatsError(
-            f"the analytics service is not reachable at {url}, and ClickHouse ({platform.clickhouse}) "
-            f"cannot be read directly: {exc}"
-        ) from exc
-    print(f"govmail stats: the analytics service is not reachable at {url}; read {platform.clickhouse} directly",
-          file=sys.stderr)
-    return document
-
-
-def direct(dsn: str, fn: Any, *args: Any) -> dict[str, Any]:
-    client = connect(dsn, readonly=True)
-    try:
-        return fn(client, *args)
-    finally:
-        client.close()
+    """The document of GET /stats/volume."""
+    return from_service_or_directly(platform, url, "/stats/volume", {"by": by}, lambda client: {
+        "by": by, "counting": "recipients", "rows": stats.volume(client, by)})
 
 
 def statistic(platform: PlatformSettings, url: str, name: str, query: dict[str, str]) -> dict[str, Any]:
-    """A catalog statistic from the service, or read directly from ClickHouse when the service is down."""
-    path = "/sql" if name == "sql" else f"/stats/{name}"
-    document = fetch(url, path, query)
-    if document is not None:
-        return document
-    try:
-        if name == "sql":
-            document = direct(platform.clickhouse, readonly_sql.run, query["q"])
-        else:
-            document = direct(platform.clickhouse, catalog.run, name, query)
-    except WarehouseUnavailable as exc:
-        raise StatsError(
-            f"the analytics service is not reachable at {url}, and ClickHouse ({platform.clickhouse}) "
-            f"cannot be read directly: {exc}"
-        ) from exc
-    print(f"govmail stats: the analytics service is not reachable at {url}; read {platform.clickhouse} directly",
-          file=sys.stderr)
-    return document
+    """A catalog statistic (or, as `sql`, a read-only query) from the service or read directly."""
+    if name == "sql":
+        return from_service_or_directly(platform, url, "/sql", query, lambda client: readonly_sql.run(client, query["q"]))
+    return from_service_or_directly(platform, url, f"/stats/{name}", query,
+                                    lambda client: catalog.run(client, name, query))
 
 
 def cell(value: Any) -> str:
@@ -149,19 +136,12 @@ def width(text: str) -> int:
 
 
 def render_table(by: str, rows: list[dict[str, Any]]) -> str:
+    """The volume table with a total line under a second rule."""
     header = [by, *stats.VOLUME_COLUMNS]
-    totals = {c: sum(row[c] for row in rows) for c in stats.VOLUME_COLUMNS}
     body = [[row[by] or "(none)", *(str(row[c]) for c in stats.VOLUME_COLUMNS)] for row in rows]
-    body.append(["total", *(str(totals[c]) for c in stats.VOLUME_COLUMNS)])
-    widths = [max(width(line[i]) for line in [header, *body]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        first = cells[0] + " " * (widths[0] - width(cells[0]))
-        rest = [" " * (widths[i] - width(cells[i])) + cells[i] for i in range(1, len(cells))]
-        return "  ".join([first, *rest]).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(header), rule, *(line(cells) for cells in body[:-1]), rule, line(body[-1])])
+    total = ["total", *(str(sum(row[c] for row in rows)) for c in stats.VOLUME_COLUMNS)]
+    lines = grid(header, [*body, total]).split("\n")
+    return "\n".join([*lines[:-1], lines[1], lines[-1]])
 
 
 def common(command: argparse.ArgumentParser) -> None:

@@ -6,13 +6,10 @@ import argparse
 import asyncio
 import json
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from services.analytics.cli import service_url
+from services.analytics.cli import StatsError, fetch, service_url
 from services.analytics.reports import NoRecipients, Reporter, direct_query
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.warehouse import WarehouseUnavailable, connect
@@ -21,27 +18,6 @@ from services.common.bus import KafkaPublisher
 from services.common.directory import RedisDirectory
 from services.common.settings import PlatformSettings
 from services.common.system_mail import SystemMailer
-
-
-class ReportError(Exception):
-    """The report could not be made or sent; the message says why."""
-
-
-def post(url: str, path: str, params: dict[str, str]) -> dict[str, Any] | None:
-    """POST to the service; None when nothing answers (the service is not running)."""
-    request = urllib.request.Request(f"{url.rstrip('/')}{path}?{urllib.parse.urlencode(params)}", method="POST",
-                                     data=b"")
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return json.loads(response.read().decode("utf-8"))
-    except urllib.error.HTTPError as exc:
-        try:
-            detail = json.loads(exc.read().decode("utf-8")).get("detail", exc.reason)
-        except ValueError:
-            detail = exc.reason
-        raise ReportError(f"the analytics service at {url} answered {exc.code}: {detail}") from exc
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return None
 
 
 async def send_directly(platform: PlatformSettings, settings: AnalyticsSettings, args: argparse.Namespace
@@ -90,12 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.kind_of_report == "periodic":
         params.update(domain=args.domain, unit=args.unit, kind=args.kind, year=str(args.year))
     try:
-        sent = post(url, f"/reports/{args.kind_of_report}", params)
+        sent = fetch(url, f"/reports/{args.kind_of_report}", params, method="POST", timeout=300)
         if sent is None:
             print(f"govmail report: the analytics service is not reachable at {url}; reading "
                   f"{platform.clickhouse} directly", file=sys.stderr)
             sent = asyncio.run(send_directly(platform, settings, args))
-    except (ReportError, NoRecipients, WarehouseUnavailable, ValueError) as exc:
+    except (StatsError, NoRecipients, WarehouseUnavailable, ValueError) as exc:
         print(f"govmail report: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(sent, ensure_ascii=False, indent=2))
