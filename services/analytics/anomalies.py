@@ -16,21 +16,17 @@ from services.analytics.stats import ACCOUNT_UNITS
 from services.analytics.warehouse import query_dicts
 
 THREAT_BUCKETS = ("day", "week", "month")
-_BUCKET = {
-    "day": "toString(toDate(received_at, {tz:String}))",
-    "week": "toString(toMonday(toDate(received_at, {tz:String})))",
-    "month": "formatDateTime(toDate(received_at, {tz:String}), '%Y-%m')",
-}
+_BUCKET = {"day": "toString(day)", "week": "toString(toMonday(day))", "month": "formatDateTime(day, '%Y-%m')"}
 _THREATS_SQL = """
 SELECT {bucket} AS bucket,
-       count() AS scanned,
-       countIf(action != 'accept' AND has(symbol_groups, 'spam')) AS spam,
-       countIf(has(symbol_groups, 'virus')) AS virus,
-       countIf(has(symbol_groups, 'phishing')) AS phishing,
-       countIf(action = 'reject') AS rejected,
-       countIf(action = 'quarantine') AS quarantined
-FROM mail_scanned FINAL
-WHERE toDate(received_at, {{tz:String}}) BETWEEN {{start:Date}} AND {{end:Date}}
+       sum(threat_daily.scanned) AS scanned_n,
+       sum(threat_daily.spam) AS spam_n,
+       sum(threat_daily.virus) AS virus_n,
+       sum(threat_daily.phishing) AS phishing_n,
+       sum(threat_daily.rejected) AS rejected_n,
+       sum(threat_daily.quarantined) AS quarantined_n
+FROM threat_daily
+WHERE day BETWEEN {{start:Date}} AND {{end:Date}}
   AND ({{direction:String}} = '' OR direction = {{direction:String}})
 GROUP BY bucket
 ORDER BY bucket
@@ -38,17 +34,19 @@ ORDER BY bucket
 
 
 def threats(client: Client, period: Period, bucket: str = "day", direction: str = "") -> list[dict[str, Any]]:
-    """Scanned messages per day, week or month with spam, virus and phishing counts and rates."""
+    """Scanned messages per local (Asia/Ho_Chi_Minh) day, week or month with spam, virus and phishing counts and rates.
+
+    Read from the roll-up `threat_daily`, whose days are those of the province's time zone.
+    """
     if bucket not in THREAT_BUCKETS:
         raise BadParameter("bucket", f"bucket must be one of {', '.join(THREAT_BUCKETS)}, not {bucket!r}")
     if direction not in ("", "inbound", "outbound", "internal"):
         raise BadParameter("direction", f"direction must be inbound, outbound or internal, not {direction!r}")
-    rows = query_dicts(client, _THREATS_SQL.format(bucket=_BUCKET[bucket]),
-                       {**period.params, "direction": direction})
+    rows = query_dicts(client, _THREATS_SQL.format(bucket=_BUCKET[bucket]), {**period.params, "direction": direction})
     result = []
     for row in rows:
-        scanned = int(row["scanned"])
-        item = {"bucket": row["bucket"], **{k: int(row[k]) for k in
+        scanned = int(row["scanned_n"])
+        item = {"bucket": row["bucket"], **{k: int(row[f"{k}_n"]) for k in
                                             ("scanned", "spam", "virus", "phishing", "rejected", "quarantined")}}
         for kind in ("spam", "virus", "phishing"):
             item[f"{kind}_rate"] = round(item[kind] / scanned, 4) if scanned else None

@@ -19,7 +19,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from services.analytics.period import BadParameter, Period
-from services.analytics.stats import ACCOUNT_UNITS
+from services.analytics.stats import ACCOUNT_UNITS, NEAR_PERIOD
 from services.analytics.warehouse import query_dicts
 
 EFFICIENCY_BY = ("account", "unit")
@@ -30,7 +30,7 @@ deliveries AS (
     SELECT message_id, lower(recipient) AS mailbox, min(occurred_at) AS delivered_at,
            anyIf(toString(recipient_unit), recipient_unit != '') AS hinted_unit
     FROM mail_delivery
-    WHERE status = 'delivered' AND direction != 'outbound' AND message_id != ''
+    WHERE status = 'delivered' AND direction != 'outbound' AND message_id != '' AND {near_period}
     GROUP BY message_id, mailbox
     HAVING toDate(delivered_at, {{tz:String}}) BETWEEN {{start:Date}} AND {{end:Date}}
 ),
@@ -40,6 +40,7 @@ actions AS (
            minIf(occurred_at, action = 'replied') AS replied_at, countIf(action = 'replied') > 0 AS replied
     FROM mailbox_activity
     WHERE action IN ('opened', 'replied') AND message_id != ''
+      AND occurred_at >= toDateTime({{start:Date}}, 'UTC') - INTERVAL 2 DAY
     GROUP BY message_id, mailbox
 ),
 joined AS (
@@ -83,7 +84,7 @@ def efficiency(client: Client, by: str, period: Period) -> list[dict[str, Any]]:
     if by not in EFFICIENCY_BY:
         raise BadParameter("by", f"by must be one of {', '.join(EFFICIENCY_BY)}, not {by!r}")
     key = "mailbox" if by == "account" else "unit"
-    rows = query_dicts(client, _EFFICIENCY_SQL.format(units=ACCOUNT_UNITS, key=key), period.params)
+    rows = query_dicts(client, _EFFICIENCY_SQL.format(units=ACCOUNT_UNITS, key=key, near_period=NEAR_PERIOD), period.params)
     result = []
     for row in rows:
         opens, replies = row["open_delays"], row["reply_delays"]

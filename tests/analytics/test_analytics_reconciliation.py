@@ -19,7 +19,7 @@ from services.analytics.period import Period
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.warehouse import Warehouse, query_dicts
 from services.common.bus import KafkaPublisher
-from tests.analytics.ledger import Ledger
+from tests.analytics.ledger import TZ, Ledger
 from tests.analytics.support import committed_offsets, publish_events
 
 TRAFFIC = ("received", "sent", "delivered", "deferred", "bounced", "spam", "virus", "phishing", "quarantined",
@@ -58,6 +58,7 @@ def everything(client, ledger: Ledger) -> dict:
         "traffic_account": [r for r in stats.traffic(client, "account", period) if r["account"] in accounts],
         "traffic_unit": [r for r in stats.traffic(client, "unit", period) if r["unit"] in units],
         "space": [r for r in stats.space(client, "account") if r["account"] in accounts],
+        "hourly": stats.hourly(client, period),
         "efficiency": [r for r in efficiency.efficiency(client, "account", period) if r["account"] in accounts],
         "compliance": [r for r in efficiency.compliance(client, "mailbox", period) if r["mailbox"] in accounts],
         "compliance_unit": [r for r in efficiency.compliance(client, "unit", period) if r["unit"] in units],
@@ -85,6 +86,16 @@ def check_against_ledger(found: dict, ledger: Ledger) -> None:
         for c in TRAFFIC:
             row[c] += int(counts[c])
     assert {r["unit"]: {c: r[c] for c in TRAFFIC} for r in found["traffic_unit"]} == per_unit
+
+    # Per local hour of the week (the ledger's days are its own): recipients received, messages sent.
+    hours: dict[int, dict[str, int]] = {}
+    for mail in ledger.mails:
+        if ledger.in_period(mail.at):
+            row = hours.setdefault(mail.at.astimezone(TZ).hour, {"received": 0, "sent": 0, "messages": 0})
+            row["received"] += len(mail.local_rcpts)
+            row["sent"] += mail.direction != "inbound"
+            row["messages"] += 1
+    assert {r["hour"]: {k: r[k] for k in ("received", "sent", "messages")} for r in found["hourly"]} == hours
 
     # Mailbox space: octets delivered into each mailbox (all time).
     space = {}
