@@ -2,7 +2,8 @@
 
 Definitions (docs/analytics.md says the same):
 - A delivery is a (message, local mailbox) pair with a `delivered` event of inbound or internal
-  mail; its time is the first such event, its local day decides whether it is in the period.
+  mail; its time is the first such event, its local day decides whether it is in the period
+  (only events within two days of the period are read: the monthly partitions are pruned).
 - Its first opening / reply is the earliest `opened` / `replied` activity on that pair.
 - Median and p90 use the nearest-rank method: the ceil(q·n)-th smallest of the n delays.
 - Opened the same working day: the first opening falls on or before the delivery's working day

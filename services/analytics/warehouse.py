@@ -86,7 +86,8 @@ def connect(dsn: str, readonly: bool = False) -> Client:
 def insert_rows(client: Client, table: str, rows: Sequence[dict[str, Any]]) -> None:
     """Insert rows given as dicts that all have the same keys (the columns)."""
     columns = list(rows[0])
-    client.insert(table, [[row[c] for c in columns] for row in rows], column_names=columns)
+    # Column-oriented: clickhouse-connect would otherwise transpose the rows itself, slower.
+    client.insert(table, [[row[c] for row in rows] for c in columns], column_names=columns, column_oriented=True)
 
 
 def insert_new(client: Client, table: str, rows: Sequence[dict[str, Any]]) -> int:
@@ -101,7 +102,8 @@ def insert_new(client: Client, table: str, rows: Sequence[dict[str, Any]]) -> in
     months = sorted({row["occurred_at"].year * 100 + row["occurred_at"].month for row in unique})
     client.command("CREATE TEMPORARY TABLE IF NOT EXISTS batch_event_ids (event_id String) ENGINE = Memory")
     client.command("TRUNCATE TABLE batch_event_ids")
-    client.insert("batch_event_ids", [[row["event_id"]] for row in unique], column_names=["event_id"])
+    client.insert("batch_event_ids", [[row["event_id"] for row in unique]], column_names=["event_id"],
+                  column_oriented=True)
     found = client.query(
         f"SELECT event_id FROM {table} WHERE toYYYYMM(occurred_at) IN {{months:Array(UInt32)}} "
         "AND event_id IN (SELECT event_id FROM batch_event_ids)",
