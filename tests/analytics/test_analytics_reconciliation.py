@@ -173,9 +173,10 @@ async def test_every_statistic_equals_the_ground_truth_and_a_full_replay_changes
         check_against_ledger(found, ledger)
         assert first.rows_inserted > 0
 
-        # The same events again through a new group: every one is already stored.
+        # The same events again through a new group: every one of the ledger's is already stored
+        # (events other tests publish meanwhile may be new).
         again = await ingest_until_committed(infra_parts.bootstrap, warehouse, f"recon-replay-{ledger.rid}", sent)
-        assert again.rows_inserted == 0 and again.duplicates >= len(ledger.events())
+        assert again.duplicates >= len(ledger.events())
         assert await warehouse.call(everything, ledger) == found
     finally:
         await warehouse.close()
