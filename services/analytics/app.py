@@ -9,14 +9,18 @@ import signal
 from aiohttp import web
 
 from services.analytics import migrations
-from services.analytics.api import Schema, build_api
+from services.analytics.api import REPORTER, Schema, build_api
 from services.analytics.ingest import Ingestor
+from services.analytics.reports import Reporter, schedule
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.warehouse import Warehouse, WarehouseUnavailable
 from services.common import logging as log
 from services.common import ready
+from services.common.blobstore import FileBlobStore
 from services.common.bus import KafkaPublisher
+from services.common.directory import RedisDirectory
 from services.common.settings import PlatformSettings
+from services.common.system_mail import SystemMailer
 
 logger = log.get(__name__)
 SERVICE = "analytics"
@@ -47,11 +51,16 @@ async def serve(platform: PlatformSettings, settings: AnalyticsSettings, stop: a
     ingestor = Ingestor(platform.bootstrap, settings, warehouse, publisher)
     schema = Schema()
     # The API answers /healthz from the start; statistics and /readyz wait for the schema.
-    runner = web.AppRunner(build_api(ingestor, warehouse, schema), access_log=None)
+    api = build_api(ingestor, warehouse, schema)
+    directory = RedisDirectory.from_url(platform.redis)
+    mailer = SystemMailer(publisher, FileBlobStore.from_uri(platform.blobs), directory, "analytics")
+    api[REPORTER] = Reporter(platform, settings, warehouse.call, mailer, directory)
+    runner = web.AppRunner(api, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, platform.host, platform.analytics_port).start()
     logger.info("api_listening", host=platform.host, port=platform.analytics_port)
     consuming: asyncio.Task | None = None
+    reporting: asyncio.Task | None = None
     try:
         if not await open_warehouse(warehouse, stop, settings.max_backoff):
             return
@@ -61,6 +70,9 @@ async def serve(platform: PlatformSettings, settings: AnalyticsSettings, stop: a
         await publisher.start()
         await ingestor.start()
         consuming = asyncio.create_task(ingestor.run())
+        reporting = asyncio.create_task(schedule(
+            api[REPORTER], stop, on_error=lambda name, exc: logger.error("report_failed", report=name,
+                                                                          error=f"{type(exc).__name__}: {exc}")))
         stopped = asyncio.create_task(stop.wait())
         assigned = asyncio.create_task(ingestor.assigned.wait())
         await wait_first(consuming, stopped, assigned)
@@ -74,12 +86,14 @@ async def serve(platform: PlatformSettings, settings: AnalyticsSettings, stop: a
         await consuming  # writes and commits the last batch; re-raises a crash of the consumer
     finally:
         ready.clear(platform.run_dir, SERVICE)
-        if consuming is not None and not consuming.done():
-            consuming.cancel()
+        for task in (consuming, reporting):
+            if task is not None and not task.done():
+                task.cancel()
         await runner.cleanup()
         await ingestor.stop()
         await publisher.stop()
         await warehouse.close()
+        await directory.close()
         logger.info("service_stopped", records=ingestor.records, rows=ingestor.rows_inserted)
 
 

@@ -1,8 +1,9 @@
 """The batching consumer: every topic of the bus into ClickHouse, offsets committed only once ClickHouse took the rows.
 
 A batch closes at `batch_rows` records or `batch_seconds` after its first record, whichever
-comes first. A crash between the insert and the commit replays the batch; the tables are keyed
-by event id and the statistics count distinct ids, so the replay is not counted twice.
+comes first. A crash between the insert and the commit replays the batch; the insert drops
+events whose id is already stored (and the tables are keyed by event id), so neither the tables
+nor the materialized daily roll-up count the replay twice.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class Ingestor:
         self.consumer: AIOKafkaConsumer | None = None
         self.records = 0
         self.rows_inserted = 0
+        self.duplicates = 0
         self.batches = 0
         self.insert_failures = 0
         # Next offset per partition of what has been read into a batch (written or not): lag and tests.
@@ -173,7 +175,6 @@ class Ingestor:
         if not await self._insert(batch):
             return False
         self.batch = Batch()
-        self.rows_inserted += batch.row_count
         self.batches += 1
         await self._commit(batch)
         logger.info("batch_written", records=batch.records, rows=batch.row_count,
@@ -184,9 +185,12 @@ class Ingestor:
         backoff, attempts = 0.2, 0
         while True:
             try:
+                # A table already written by an earlier attempt of this batch is skipped by its event ids.
                 for table, table_rows in batch.rows.items():
                     if table_rows:
-                        await self.warehouse.insert(table, table_rows)
+                        new = await self.warehouse.insert(table, table_rows)
+                        self.rows_inserted += new
+                        self.duplicates += len(table_rows) - new
                 return True
             except Exception as exc:  # ClickHouse down or refusing: nothing is committed, so nothing is lost
                 attempts += 1

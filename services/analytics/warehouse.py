@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
@@ -27,15 +28,56 @@ def chdb_path(dsn: str) -> Path | None:
     return Path("/" + urlparse(dsn).path.lstrip("/"))
 
 
-def connect(dsn: str, readonly: bool = False) -> Client:
-    """A client for `chdb:///path` or `http(s)://…`; read-only clients refuse every write at the engine."""
+@dataclass(frozen=True)
+class Target:
+    """Where a DSN points: chDB in this process (`path`) or a ClickHouse server over HTTP(S)."""
+
+    kind: str  # "chdb" or "http"
+    path: Path | None = None
+    host: str = ""
+    port: int = 0
+    secure: bool = False
+    username: str = "default"
+    password: str = ""
+    database: str = ""
+
+
+def parse_dsn(dsn: str) -> Target:
+    """`chdb:///abs/path` or `http(s)://user:password@host:port/database`; anything else is refused."""
     path = chdb_path(dsn)
     if path is not None:
-        if readonly and not path.is_dir():
-            raise WarehouseUnavailable(f"no analytics data at {path}")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        return Target("chdb", path=path)
+    parsed = urlparse(dsn)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError(f"ClickHouse DSN must be chdb:///path or http(s)://host:port/database, not {dsn!r}")
+    secure = parsed.scheme == "https"
+    return Target(
+        "http",
+        host=parsed.hostname,
+        port=parsed.port or (8443 if secure else 8123),
+        secure=secure,
+        username=unquote(parsed.username or "default"),
+        password=unquote(parsed.password or ""),
+        database=parsed.path.strip("/"),
+    )
+
+
+def connect(dsn: str, readonly: bool = False) -> Client:
+    """A client for `chdb:///path` or `http(s)://…`; read-only clients refuse every write at the engine."""
+    target = parse_dsn(dsn)
+    if target.path is not None:
+        if readonly and not target.path.is_dir():
+            raise WarehouseUnavailable(f"no analytics data at {target.path}")
+        target.path.parent.mkdir(parents=True, exist_ok=True)
+    settings = {"readonly": 1} if readonly else None
     try:
-        return clickhouse_connect.get_client(dsn=dsn, settings={"readonly": 1} if readonly else None)
+        if target.kind == "chdb":
+            return clickhouse_connect.get_client(dsn=dsn, settings=settings)
+        return clickhouse_connect.get_client(
+            host=target.host, port=target.port, interface="https" if target.secure else "http",
+            username=target.username, password=target.password, database=target.database or None,
+            settings=settings, connect_timeout=5,
+        )
     except Exception as exc:
         # chDB allows one process per path; a second one fails here, as does a server that is down.
         raise WarehouseUnavailable(f"{type(exc).__name__}: {exc}") from exc
@@ -44,7 +86,34 @@ def connect(dsn: str, readonly: bool = False) -> Client:
 def insert_rows(client: Client, table: str, rows: Sequence[dict[str, Any]]) -> None:
     """Insert rows given as dicts that all have the same keys (the columns)."""
     columns = list(rows[0])
-    client.insert(table, [[row[c] for c in columns] for row in rows], column_names=columns)
+    # Column-oriented: clickhouse-connect would otherwise transpose the rows itself, slower.
+    client.insert(table, [[row[c] for row in rows] for c in columns], column_names=columns, column_oriented=True)
+
+
+def insert_new(client: Client, table: str, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert the rows whose event_id the table does not hold yet; returns how many were inserted.
+
+    The materialized roll-ups count what is inserted, not what survives the ReplacingMergeTree
+    merge, so a replayed event must be dropped before the insert. The batch's ids go into a
+    temporary table of the session (a long literal list is slow to parse) and the lookup is
+    limited to the monthly partitions of the batch, which keeps it cheap however large the table grows.
+    """
+    unique = list({row["event_id"]: row for row in rows}.values())
+    months = sorted({row["occurred_at"].year * 100 + row["occurred_at"].month for row in unique})
+    client.command("CREATE TEMPORARY TABLE IF NOT EXISTS batch_event_ids (event_id String) ENGINE = Memory")
+    client.command("TRUNCATE TABLE batch_event_ids")
+    client.insert("batch_event_ids", [[row["event_id"] for row in unique]], column_names=["event_id"],
+                  column_oriented=True)
+    found = client.query(
+        f"SELECT event_id FROM {table} WHERE toYYYYMM(occurred_at) IN {{months:Array(UInt32)}} "
+        "AND event_id IN (SELECT event_id FROM batch_event_ids)",
+        parameters={"months": months},
+    ).result_rows
+    stored = {event_id for (event_id,) in found}
+    fresh = [row for row in unique if row["event_id"] not in stored]
+    if fresh:
+        insert_rows(client, table, fresh)
+    return len(fresh)
 
 
 def query_dicts(client: Client, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -76,8 +145,9 @@ class Warehouse:
             raise WarehouseUnavailable("ClickHouse is not open yet")
         return await self._run(fn, self._client, *args)
 
-    async def insert(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
-        await self.call(insert_rows, table, rows)
+    async def insert(self, table: str, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert the rows not yet stored (by event id); returns how many were new."""
+        return await self.call(insert_new, table, rows)
 
     async def close(self) -> None:
         client, self._client = self._client, None

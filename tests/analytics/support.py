@@ -33,8 +33,9 @@ class Workload:
     items: list[Item] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        # A day of its own, so the by=day row holds this workload only.
-        self.day = date(2001, 1, 1) + timedelta(days=int(self.rid, 16) % 8000)
+        # A day of its own, so the by=day row holds this workload only; in the future, so that
+        # the retention TTLs (two years for mail) never drop the rows while the test reads them.
+        self.day = date(2040, 1, 1) + timedelta(days=int(self.rid, 16) % 8000)
         self.domain = f"d{self.rid}.tiengiang.gov.vn"
         self.unit_a = f"stttt{self.rid}"
         self.unit_b = f"vpubnd{self.rid}"
@@ -195,3 +196,37 @@ def get_json(url: str) -> tuple[int, dict[str, Any], str]:
             return response.status, json.loads(response.read().decode("utf-8")), response.headers.get_content_type()
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read().decode("utf-8")), exc.headers.get_content_type()
+
+
+async def find_published(bootstrap: str, topic: str, match, timeout: float = 60.0) -> list:
+    """Records of `topic` (read from the start, no group) whose decoded event satisfies `match`.
+
+    Reads until the matching records stop coming for a moment: Tansu's end offsets cannot be trusted.
+    """
+    model = ALL_TOPICS[topic].model
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    found = []
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(ALL_TOPICS[topic].partitions)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        deadline = time.monotonic() + timeout
+        quiet_since = None
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for messages in batch.values():
+                for message in messages:
+                    try:
+                        event = model.model_validate_json(message.value or b"")
+                    except ValueError:
+                        continue  # other tests publish garbage on purpose
+                    if match(event):
+                        found.append(event)
+            if found and not batch:
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since > 1.0:
+                    break
+        return found
+    finally:
+        await consumer.stop()
