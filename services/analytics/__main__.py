@@ -7,21 +7,33 @@ import asyncio
 import sys
 
 from services.analytics.app import run
-from services.analytics.migrations import MigrationError
+from services.analytics.migrations import MigrationError, apply
 from services.analytics.settings import AnalyticsSettings
+from services.analytics.warehouse import connect
 from services.common import logging as log
 from services.common.consumer import BreakerTripped
 from services.common.settings import PlatformSettings
 
 
 def main(argv: list[str] | None = None) -> int:
-    argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(
         prog="govmail analytics",
         description="Consume every topic into ClickHouse and serve statistics over HTTP. "
         "Configured by GOVMAIL_* (platform) and ANALYTICS_* (batching) environment variables.",
-    ).parse_args(sys.argv[1:] if argv is None else argv)
+    )
+    parser.add_argument("action", nargs="?", choices=["serve", "migrate"], default="serve",
+                        help="serve (default), or only apply pending schema migrations and exit (a k8s Job)")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     platform = PlatformSettings()
     logger = log.configure("analytics", platform.log_level)
+    if args.action == "migrate":
+        try:
+            applied = apply(connect(platform.clickhouse))
+        except MigrationError as exc:
+            logger.error("migration_failed", error=str(exc))
+            return 1
+        print("applied:", ", ".join(m.label for m in applied) or "nothing, the schema is up to date")
+        return 0
     try:
         asyncio.run(run(platform, AnalyticsSettings()))
     except (BreakerTripped, MigrationError) as exc:

@@ -16,6 +16,7 @@ from services.analytics.reports import NoRecipients
 from services.analytics.warehouse import Warehouse, WarehouseUnavailable
 from services.common import logging as log
 from services.common.http import http_error, json_response, problem
+from services.common.metrics import REGISTRY
 
 logger = log.get(__name__)
 
@@ -178,6 +179,7 @@ def build_api(ingestor: Ingestor, warehouse: Warehouse, schema: Schema) -> web.A
     app[SCHEMA] = schema
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", REGISTRY.handler())
     app.router.add_get("/stats/volume", volume)
     app.router.add_get("/dead-letters", dead_letters)
     app.router.add_get("/stats", statistics_index)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from services.common import logging as log
 from services.common.directory import Account
 from services.common.http import http_error, json_response, problem
+from services.common.metrics import REGISTRY
 from services.lifecycle.admins import ANONYMOUS, Admin
 from services.lifecycle.api_models import (
     AccountChangeIn,
@@ -90,6 +91,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", "healthz", "health", "Liveness.", public=True),
     Route("GET", "/readyz", "readyz", "health", "Readiness: Redis answers.", public=True),
     Route("GET", "/openapi.json", "openapi", "openapi", "This API, described in OpenAPI 3.1.", public=True),
+    Route("GET", "/metrics", "metrics", "health", "Prometheus metrics of this process.", public=True),
     Route("GET", "/whoami", "whoami", "whoami", "The administrator the token belongs to."),
     Route("POST", "/domains", "add_domain", "domain.add", "Add a mail domain with its address scheme.", DomainIn),
     Route("GET", "/domains", "list_domains", "domain.list", "List the domains.", audit_read=True),
@@ -169,6 +171,9 @@ class AdminApi:
 
     async def openapi(self, request: web.Request) -> web.Response:
         return json_response(openapi_document())
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        return await REGISTRY.handler()(request)
 
     async def whoami(self, request: web.Request) -> web.Response:
         return json_response(admin_of(request).model_dump())

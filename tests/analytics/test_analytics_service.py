@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -73,6 +74,8 @@ def test_bad_parameters_and_unknown_paths_get_problem_json(start_analytics):
     assert (status, content_type, body["status"]) == (404, "application/problem+json", 404)
 
     assert get_json(f"{service.url}/readyz")[:2] == (200, {"status": "ready", "service": "analytics"})
+    with urllib.request.urlopen(f"{service.url}/metrics", timeout=10) as response:
+        assert "# TYPE govmail_handle_seconds histogram" in response.read().decode()
     assert service.stop() == 0
 
 

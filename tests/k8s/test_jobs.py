@@ -14,14 +14,14 @@ from tests.k8s.conftest import OVERLAYS, ROOT, one
 def test_migrations_job_applies_the_analytics_schema_once(rendered, tmp_path):
     job = one(rendered["province"], "Job", "analytics-migrations")
     (container,) = job["spec"]["template"]["spec"]["containers"]
-    assert container["command"][:2] == ["python", "-c"]
+    assert "command" not in container and container["args"] == ["analytics", "migrate"]  # the image's govmail
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["GOVMAIL_CLICKHOUSE_DSN"].startswith("http://govmail:$(CLICKHOUSE_PASSWORD)@clickhouse-govmail:8123/")
     # The same program, pointed at chDB (the ClickHouse engine in process) instead of the server.
     run_env = {**os.environ, "GOVMAIL_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'clickhouse'}", "GOVMAIL_DATA_DIR": str(tmp_path)}
 
     def run() -> str:
-        result = subprocess.run([sys.executable, "-c", container["command"][2]], cwd=ROOT, env=run_env,
+        result = subprocess.run([sys.executable, "-m", "services.cli", *container["args"]], cwd=ROOT, env=run_env,
                                 capture_output=True, text=True, timeout=180)
         assert result.returncode == 0, result.stderr
         return result.stdout

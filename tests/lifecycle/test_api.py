@@ -45,6 +45,9 @@ async def test_health_and_readiness(http: aiohttp.ClientSession) -> None:
     assert await get(http, "/healthz") == (200, {"status": "ok"})
     status, body = await get(http, "/readyz")
     assert status == 200 and body["status"] == "ready"
+    async with http.get("/metrics") as response:  # scraped without an administrator token
+        assert response.status == 200 and response.content_type == "text/plain"
+        assert "# TYPE govmail_messages_out_total counter" in await response.text()
 
 
 async def test_domain_is_added_listed_and_visible_to_ingress(http, redis_client, domain: str) -> None:

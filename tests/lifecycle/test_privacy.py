@@ -34,6 +34,7 @@ API_CALLS: list[tuple[str, str, Any]] = [
     ("GET", "/healthz", None),
     ("GET", "/readyz", None),
     ("GET", "/openapi.json", None),
+    ("GET", "/metrics", None),
     ("GET", "/whoami", None),
     ("GET", "/domains", None),
     ("POST", "/domains", {"name": "x{d}"}),
