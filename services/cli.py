@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("services.analytics.cli", "print statistics from ClickHouse"),
     "spool": ("services.platform.spool_cli", "list or republish messages still waiting for delivery"),
     "topics": ("services.platform.topics_cli", "create the registered topics on a broker"),
+    "webmail": ("services.webmail.__main__", "run the webmail (or: webmail iplib add|remove|list)"),
 }
 
 
