@@ -60,7 +60,7 @@ async def test_failures_lock_the_username_in_the_counters_ingress_shares(webmail
 
 
 async def test_a_lock_set_by_submission_holds_on_the_web(webmail, people, redis_client):
-    redis_client.set(f"gm:authlock:ip:127.0.0.1", "1", px=60_000)  # as ingress's AuthGuard writes it
+    redis_client.set("gm:authlock:ip:127.0.0.1", "1", px=60_000)  # as ingress's AuthGuard writes it
     async with client() as http:
         assert await login(http, webmail, people.ung) == 401
     redis_client.delete("gm:authlock:ip:127.0.0.1")
