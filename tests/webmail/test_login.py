@@ -40,9 +40,9 @@ async def test_login_sets_a_strict_http_only_session_cookie(webmail, people):
 
 
 async def test_login_form_without_its_token_is_refused(webmail, people):
-    async with client() as http:
-        async with http.post(f"{webmail}/login", data={"username": people.hieu, "password": PASSWORD}) as r:
-            assert r.status == 403 and r.content_type == "application/problem+json"
+    async with client() as http, http.post(f"{webmail}/login",
+                                           data={"username": people.hieu, "password": PASSWORD}) as r:
+        assert r.status == 403 and r.content_type == "application/problem+json"
 
 
 async def test_failures_lock_the_username_in_the_counters_ingress_shares(webmail, people, redis_client):
