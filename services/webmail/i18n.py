@@ -82,6 +82,8 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
                    "账户 {address} 于 {time} 从 {place}（IP {ip}）登录了邮箱。\n如果不是您本人，请立即修改密码并通知管理员。",
                    "Account {address} logged in to webmail from {place} (IP {ip}) at {time}.\n"
                    "If this was not you, change your password now and tell your administrator."),
+    "kind_unit": ("hộp thư đơn vị", "单位邮箱", "unit mailbox"),
+    "kind_delegated": ("được uỷ quyền", "委托", "delegated"),
     "unknown_place": ("nơi chưa xác định", "未知地点", "an unknown place"),
 }
 

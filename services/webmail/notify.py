@@ -35,6 +35,12 @@ class Hub:
             if not self.streams[mailbox]:
                 del self.streams[mailbox]
 
+    def close(self) -> None:
+        """End every open stream (shutdown): a stream waiting for mail would otherwise hold the server up."""
+        for queue in {q for queues in self.streams.values() for q in queues}:
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(None)
+
     def publish(self, mailbox: str, payload: dict[str, Any]) -> int:
         queues = self.streams.get(mailbox.lower(), set())
         for queue in queues:

@@ -168,7 +168,9 @@ async def authenticated(request: web.Request, handler: Callable[[web.Request], A
 # --- login, logout, password ----------------------------------------------------------------------------
 
 async def login_page(request: web.Request) -> web.Response:
-    token = secrets.token_urlsafe(24)
+    # Kept while the browser has one: other tabs and stray requests (favicon → /login) must not replace
+    # the token of a form already on screen.
+    token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
     response = render(request, "login.html", login_csrf=token, failed=False)
     response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="Strict", secure=parts(request).cookie_secure)
     return response
@@ -587,6 +589,8 @@ async def events(request: web.Request) -> web.StreamResponse:
         while True:
             try:
                 payload = await asyncio.wait_for(queue.get(), 15)
+                if payload is None:  # the server is shutting down
+                    break
                 await response.write(sse("mail", payload))
             except TimeoutError:
                 await response.write(b": keep-alive\n\n")  # proxies close silent streams
@@ -610,6 +614,11 @@ async def readyz(request: web.Request) -> web.Response:
 def build_app(p: Parts) -> web.Application:
     app = web.Application(middlewares=[errors, authenticated], client_max_size=64 * 1024**2)
     app[PARTS] = p
+
+    async def end_streams(app: web.Application) -> None:
+        p.hub.close()
+
+    app.on_shutdown.append(end_streams)
     app[TEMPLATES] = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
                                        autoescape=True, undefined=jinja2.StrictUndefined)
     m = "/mail/{mailbox}/{folder}/{uid}"
