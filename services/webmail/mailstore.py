@@ -12,7 +12,7 @@ from email.parser import BytesParser
 from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
 
-from services.common.directory import RedisDirectory, accounts_key, granted_key
+from services.common.directory import RedisDirectory, account_key, accounts_key, granted_key
 from services.delivery.maildir import ensure_maildir, folder_path, mailbox_root
 
 # Maildir file names and folder names as they may appear in a URL; anything else is refused before
@@ -88,7 +88,7 @@ class MailStore:
         if domain_accounts:
             async with redis.pipeline(transaction=False) as pipe:
                 for address in domain_accounts:
-                    pipe.hmget(f"gm:account:{address}", "kind", "holder", "status")
+                    pipe.hmget(account_key(address), "kind", "holder", "status")
                 rows = await pipe.execute()
             found += [Mailbox(a, "unit") for a, (kind, holder, status) in zip(domain_accounts, rows, strict=True)
                       if kind == "unit" and (holder or "").lower() == user and status == "active" and a != user]
