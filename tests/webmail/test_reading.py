@@ -161,3 +161,48 @@ async def test_delegated_mailboxes_open_only_with_the_view_right(webmail, webmai
         redis_client.hset(grants_key(people.hieu), people.ung, grant.model_dump_json())
         async with http.get(f"{webmail}/api/mail/{people.hieu}/INBOX/{uid}") as r:
             assert r.status == 404
+
+
+async def test_burn_after_reading_destroys_the_message_once_its_body_is_served(webmail, webmail_env, people,
+                                                                               infra_parts):
+    uid = deliver(webmail_env, people.hieu, letter(people.hieu, "Mật khẩu tạm thời", text="Mã: 4711",
+                                                   headers={"X-Govmail-Burn": "yes"}))
+    async with client() as http:
+        assert await login(http, webmail, people.hieu) == 303
+        async with http.get(f"{webmail}/mail/{people.hieu}/INBOX/{uid}") as r:
+            assert "tự huỷ" in await r.text()
+        async with http.get(f"{webmail}/mail/{people.hieu}/INBOX/{uid}/body") as r:
+            assert "Mã: 4711" in await r.text()
+        async with http.get(f"{webmail}/mail/{people.hieu}/INBOX/{uid}/body") as r:
+            assert r.status == 404
+        async with http.get(f"{webmail}/api/mail/{people.hieu}/INBOX") as r:
+            assert (await r.json())["messages"] == []
+    events = await bus_events(infra_parts.bootstrap, "mailbox.activity.v1",
+                              lambda e: e.get("mailbox") == people.hieu, 2)
+    assert [e["action"] for e in events] == ["opened", "burned"]
+
+
+async def test_pages_speak_vietnamese_chinese_and_english(webmail, people):
+    async with client() as http:
+        async with http.get(f"{webmail}/login") as r:
+            assert "Đăng nhập" in await r.text()
+        async with http.get(f"{webmail}/login?lang=zh") as r:
+            assert "登录" in await r.text()
+        async with http.get(f"{webmail}/login") as r:  # the choice is kept in a cookie
+            assert "登录" in await r.text()
+        async with http.get(f"{webmail}/login?lang=en") as r:
+            assert "Log in" in await r.text()
+
+
+async def test_logout_ends_the_session_and_its_submission_token(webmail, people, redis_client):
+    async with client() as http:
+        assert await login(http, webmail, people.hieu) == 303
+        assert len(redis_client.keys("gm:submit-token:*")) == 1
+        csrf = await csrf_of(http, webmail)
+        async with http.post(f"{webmail}/logout", data={"csrf": csrf}, allow_redirects=False) as r:
+            assert r.status == 303
+        assert redis_client.keys("gm:submit-token:*") == []
+        async with http.get(f"{webmail}/api/todo") as r:
+            assert r.status == 401 and r.content_type == "application/problem+json"
+        async with http.get(f"{webmail}/todo", allow_redirects=False) as r:
+            assert r.status == 303 and r.headers["Location"] == "/login"

@@ -13,7 +13,7 @@ from schemas.events import MailDelivery, MailReceived
 from services.common.blobstore import FileBlobStore
 from services.common.bus import KafkaPublisher
 from services.common.directory import Grant, account_key, granted_key, grants_key
-from tests.webmail.conftest import bus_events, client, csrf_of, login, start_service
+from tests.webmail.conftest import bus_events, client, csrf_of, deliver, letter, login, start_service
 
 
 @pytest.fixture
@@ -127,3 +127,37 @@ async def test_new_mail_arrives_over_sse(webmail, people, infra_parts):
     await publisher.stop()
     # Only the unit mailbox hieu holds: not ung's mail, not hieu's junk.
     assert chunk.startswith(b"event: mail") and f'"mailbox": "{people.unit}"'.encode() in chunk
+
+
+async def test_reply_and_forward_keep_the_thread_and_are_events(ingress_and_webmail, people, infra_parts,
+                                                                webmail_env):
+    base = ingress_and_webmail
+    original = letter(people.hieu, "Đề nghị góp ý dự thảo", sender=f"Đặng Thị Ưng <{people.ung}>")
+    uid = deliver(webmail_env, people.hieu, original)
+    message_id = email.message_from_bytes(original, policy=email.policy.default)["Message-ID"]
+    async with client() as http:
+        assert await login(http, base, people.hieu) == 303
+        async with http.get(f"{base}/compose", params={"reply": f"{people.hieu}/INBOX/{uid}"}) as r:
+            page = await r.text()
+            assert "Re: Đề nghị góp ý dự thảo" in page and people.ung in page
+        csrf = await csrf_of(http, base, "/compose")
+        queued = []
+        for mode in ("reply", "forward"):
+            async with http.post(f"{base}/compose", headers={"Accept": "application/json"}, data=form(
+                    csrf, to=people.ung, subject=f"{mode}: Đề nghị góp ý", body="Đồng ý.",
+                    ref=f"{people.hieu}/INBOX/{uid}", mode=mode)) as r:
+                assert r.status == 201, await r.text()
+                queued.append((await r.json())["queue_id"])
+    events = await bus_events(infra_parts.bootstrap, "mailbox.activity.v1",
+                              lambda e: e.get("mailbox") == people.hieu and e["action"] in ("replied", "forwarded"), 2)
+    assert sorted(e["action"] for e in events) == ["forwarded", "replied"]
+    blobs = FileBlobStore.from_uri(f"file://{webmail_env['GOVMAIL_DATA_DIR']}/blobs")
+    sent = []
+    for queue_id in queued:
+        [event] = await bus_events(infra_parts.bootstrap, "mail.received.v1",
+                                   lambda e, q=queue_id: e.get("message_id") == q, 1)
+        sent.append(email.message_from_bytes(blobs.get(MailReceived.model_validate(event).mail.blob),
+                                             policy=email.policy.default))
+    assert sent[0]["In-Reply-To"] == message_id
+    [forwarded] = list(sent[1].iter_attachments())
+    assert forwarded.get_filename() == "Đề nghị góp ý dự thảo.eml"
