@@ -84,6 +84,14 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
                    "If this was not you, change your password now and tell your administrator."),
     "kind_unit": ("hộp thư đơn vị", "单位邮箱", "unit mailbox"),
     "kind_delegated": ("được uỷ quyền", "委托", "delegated"),
+    "status_delivered": ("đã phát", "已投递", "delivered"),
+    "status_deferred": ("đang chờ gửi lại", "延迟投递", "deferred"),
+    "status_bounced": ("bị trả lại", "被退回", "bounced"),
+    "status_quarantined": ("bị cách ly", "已隔离", "quarantined"),
+    "status_rejected": ("bị từ chối", "被拒绝", "rejected"),
+    "status_recalled": ("đã thu hồi", "已撤回", "recalled"),
+    "status_refused": ("không thu hồi được", "无法撤回", "not recalled"),
+    "status_opened": ("đã mở", "已打开", "opened"),
     "unknown_place": ("nơi chưa xác định", "未知地点", "an unknown place"),
 }
 

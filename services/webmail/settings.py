@@ -33,4 +33,6 @@ class WebmailSettings(BaseSettings):
     delivery_api_timeout: float = Field(3.0, description="Seconds before the delivery API counts as not answering.")
     alert_sender: str = Field("", description="From: of login alerts; default postmaster@<the user's domain>.")
     max_list: int = Field(200, description="Messages listed per folder page (newest first).")
+    trusted_proxies: list[str] = Field(default_factory=list, description="CIDRs of the cluster's Ingress; from "
+                                       "these peers the client's IP is taken from X-Forwarded-For (JSON list).")
     publish_timeout: float = Field(5.0, description="Seconds to wait for the broker's ack of an event.")

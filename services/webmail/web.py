@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 # A message body: no script at all, inline style attributes (already filtered), sandboxed even if opened alone.
 BODY_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src {images}; base-uri 'none'; form-action 'none'; "
             "frame-ancestors 'self'; sandbox allow-popups allow-popups-to-escape-sandbox")
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass
@@ -65,6 +67,7 @@ class Parts:
     hostname: str
     max_list: int
     ready: Callable[[], bool]
+    trusted_proxies: list[IPNetwork] = field(default_factory=list)
 
 
 PARTS = web.AppKey("parts", Parts)
@@ -75,6 +78,23 @@ TEMPLATES = web.AppKey("templates", jinja2.Environment)
 
 def parts(request: web.Request) -> Parts:
     return request.app[PARTS]
+
+
+def client_ip(request: web.Request) -> str:
+    """The browser's IP: the peer, or behind a trusted Ingress the last hop it wrote into X-Forwarded-For.
+
+    Restrictions (R24), places (R23) and the brute-force guard all key on it, so only a proxy we trust
+    may name it; anyone else's header is ignored.
+    """
+    peer = request.remote or ""
+    try:
+        trusted = any(ipaddress.ip_address(peer) in net for net in parts(request).trusted_proxies)
+    except ValueError:
+        return peer
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if trusted and forwarded:
+        return forwarded.split(",")[-1].strip()
+    return peer
 
 
 def session_of(request: web.Request) -> Session:
@@ -182,7 +202,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not cookie or not secrets.compare_digest(str(form.get("csrf", "")).encode(), cookie.encode()):
         return problem(403, "csrf", "Forbidden", "missing or wrong login form token; reload the login page")
     p = parts(request)
-    ip = request.remote or ""
+    ip = client_ip(request)
     account, place = await p.desk.attempt(str(form.get("username", "")), str(form.get("password", "")), ip)
     if account is None:
         # One answer for every refusal: no hint whether the password, a lock or a restriction stopped it.
@@ -532,6 +552,11 @@ async def compose_send(request: web.Request) -> web.StreamResponse:
 
 
 async def sent_list(request: web.Request) -> web.Response:
+    return await _sent_page(request, recall=None)
+
+
+async def _sent_page(request: web.Request, recall: dict[str, Any] | None) -> web.Response:
+    """Sent messages with each recipient's delivery status (the newest 20 asked), and a recall's result."""
     p = parts(request)
     user = session_of(request).username
     items = await p.sentlog.items(user)
@@ -540,8 +565,8 @@ async def sent_list(request: web.Request) -> web.Response:
         item["status"] = status
     if request.path.startswith("/api/"):
         return json_response({"sent": items})
-    return render(request, "sent.html", items=items, queued=request.query.get("queued", ""),
-                  recall=None, mailboxes=await p.store.mailboxes(user), mail_url=mail_url)
+    return render(request, "sent.html", items=items, queued=request.query.get("queued", ""), recall=recall,
+                  mailboxes=await p.store.mailboxes(user), mail_url=mail_url)
 
 
 async def recall(request: web.Request) -> web.Response:
@@ -556,9 +581,7 @@ async def recall(request: web.Request) -> web.Response:
         if result is None:
             return problem(503, "delivery-api-unavailable", "Not available", "the delivery service does not answer")
         return json_response({"queue_id": queue_id, "recipients": result})
-    items = await p.sentlog.items(user)
-    return render(request, "sent.html", items=items, queued="", recall={"queue_id": queue_id, "result": result},
-                  mailboxes=await p.store.mailboxes(user), mail_url=mail_url)
+    return await _sent_page(request, recall={"queue_id": queue_id, "result": result})
 
 
 # --- records, notifications, health ---------------------------------------------------------------------

@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import json
 import os
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,6 +20,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from schemas.events import MailDelivery, MailReceived
 from services.common.blobstore import FileBlobStore
 from services.common.bus import KafkaPublisher
+from services.webmail.sentlog import sent_key
 from tests.webmail.conftest import PASSWORD, bus_events, deliver, letter, start_service
 from tests.webmail.test_reading import DECEPTIVE
 from tests.webmail.test_sanitize import CORPUS
@@ -70,7 +75,8 @@ def shot(page: Page, name: str) -> None:
 
 def log_in_with_the_keyboard(page: Page, username: str, password: str = PASSWORD) -> None:
     page.goto("/login")
-    page.keyboard.type(username)  # the address field has the focus on arrival
+    page.wait_for_selector("#username:focus")  # the address field takes the focus on arrival (autofocus)
+    page.keyboard.type(username)
     page.keyboard.press("Tab")
     page.keyboard.type(password)
     with page.expect_navigation():
@@ -155,7 +161,8 @@ def test_send_with_separate_delivery(page: Page, webmail_env, people, infra_part
 
 def test_new_mail_notification_arrives_over_sse(page: Page, people, infra_parts):
     log_in_with_the_keyboard(page, people.hieu)
-    page.wait_for_function("document.body.dataset.stream === 'open'")
+    # (A locator, not wait_for_function: the page's CSP forbids the eval that would need.)
+    page.wait_for_selector("body[data-stream='open']", state="attached")
 
     async def publish() -> None:
         publisher = KafkaPublisher(infra_parts.bootstrap, "test-webmail-browser")
@@ -170,3 +177,52 @@ def test_new_mail_notification_arrives_over_sse(page: Page, people, infra_parts)
     expect(page.locator("#new-mail")).to_have_text("Có thư mới: vanthu@tiengiang.gov.vn", timeout=30_000)
     assert page.evaluate("window.__notified") == ["Có thư mới: vanthu@tiengiang.gov.vn"]
     shot(page, "notification")
+
+
+class DeliveryStandIn(BaseHTTPRequestHandler):
+    """Stands in for delivery's status/recall API (built in parallel, not merged yet) with its agreed JSON."""
+
+    recalls: list[str] = []
+
+    def _answer(self, recipients: list[dict]) -> None:
+        body = json.dumps({"recipients": recipients}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        self._answer([{"recipient": "dangthiung@tiengiang.gov.vn", "status": "delivered"},
+                      {"recipient": "quantri@tiengiang.gov.vn", "status": "delivered"}])
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.recalls.append(self.path)
+        self._answer([{"recipient": "dangthiung@tiengiang.gov.vn", "status": "recalled", "detail": ""},
+                      {"recipient": "quantri@tiengiang.gov.vn", "status": "refused", "detail": "already opened"}])
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+@pytest.fixture
+def delivery_api(webmail_env) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), DeliveryStandIn)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    webmail_env["WEBMAIL_DELIVERY_API"] = f"http://127.0.0.1:{server.server_port}"  # before the webmail starts
+    yield webmail_env["WEBMAIL_DELIVERY_API"]
+    server.shutdown()
+
+
+def test_delivery_status_and_recall_per_recipient(delivery_api, page: Page, people, redis_client):
+    entry = {"queue_id": "0190abcdef12", "subject": "Công văn khẩn — 紧急公文", "at": time.time(),
+             "to": ["dangthiung@tiengiang.gov.vn", "quantri@tiengiang.gov.vn"]}
+    redis_client.lpush(sent_key(people.hieu), json.dumps(entry))
+    log_in_with_the_keyboard(page, people.hieu)
+    page.goto("/sent")
+    expect(page.get_by_text("quantri@tiengiang.gov.vn: đã phát")).to_be_visible()
+    page.get_by_role("button", name="Thu hồi").click()
+    expect(page.get_by_text("dangthiung@tiengiang.gov.vn: đã thu hồi")).to_be_visible()
+    expect(page.get_by_text("quantri@tiengiang.gov.vn: không thu hồi được (already opened)")).to_be_visible()
+    assert DeliveryStandIn.recalls == ["/messages/0190abcdef12/recall"]
+    shot(page, "recall")

@@ -162,3 +162,27 @@ def test_iplib_command_adds_lists_and_removes(webmail_env):
     bad = run("add", "not-a-network", "X")
     assert bad.returncode == 2 and "not-a-network" in bad.stderr
     assert json.dumps(run("list").stdout) == json.dumps("2001:db8::/32 Trung tâm CNTT\n")
+
+
+async def test_the_client_ip_comes_from_x_forwarded_for_only_behind_a_trusted_proxy(webmail_env, people,
+                                                                                    redis_client):
+    redis_client.hset(account_key(people.ung), "allowed_networks", "10.20.0.0/16")
+    untrusted = start_service("webmail", webmail_env)
+    base = f"http://127.0.0.1:{webmail_env['GOVMAIL_WEBMAIL_PORT']}"
+    try:
+        async with client() as http:  # a header from anyone else is ignored: the peer 127.0.0.1 is refused
+            http.headers["X-Forwarded-For"] = "10.20.1.2"
+            assert await login(http, base, people.ung) == 401
+    finally:
+        untrusted.terminate()
+        assert untrusted.wait(30) == 0
+    behind_ingress = start_service("webmail", dict(webmail_env, WEBMAIL_TRUSTED_PROXIES='["127.0.0.0/8"]'))
+    try:
+        async with client() as http:
+            http.headers["X-Forwarded-For"] = "203.0.113.9, 10.20.1.2"
+            assert await login(http, base, people.ung) == 303
+            async with http.get(f"{base}/api/activity") as r:
+                assert (await r.json())["logins"][0]["ip"] == "10.20.1.2"
+    finally:
+        behind_ingress.terminate()
+        assert behind_ingress.wait(30) == 0
