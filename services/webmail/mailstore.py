@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.policy
 import os
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
@@ -76,22 +77,39 @@ def header_date(message: EmailMessage) -> datetime | None:
 class MailStore:
     """Every path a webmail route touches goes through `open_mailbox`, which checks the user may open it."""
 
-    def __init__(self, mail_root: Path, directory: RedisDirectory):
+    def __init__(self, mail_root: Path, directory: RedisDirectory, holders_cache_seconds: float = 10.0):
         self.mail_root = mail_root
         self.directory = directory
+        self.holders_cache_seconds = holders_cache_seconds
+        self._holders: dict[str, tuple[float, dict[str, list[str]]]] = {}
+
+    async def _unit_holders(self, domain: str) -> dict[str, list[str]]:
+        """holder -> the active unit mailboxes of the domain they hold; one scan per domain every few seconds.
+
+        Only the folder list uses it: may_open reads the account itself, so access follows a hand-over at once.
+        """
+        cached = self._holders.get(domain)
+        if cached is not None and time.monotonic() - cached[0] < self.holders_cache_seconds:
+            return cached[1]
+        redis = self.directory.redis
+        addresses = sorted(await redis.smembers(accounts_key(domain)))
+        async with redis.pipeline(transaction=False) as pipe:
+            for address in addresses:
+                pipe.hmget(account_key(address), "kind", "holder", "status")
+            rows = await pipe.execute() if addresses else []
+        held: dict[str, list[str]] = {}
+        for address, (kind, holder, status) in zip(addresses, rows, strict=True):
+            if kind == "unit" and holder and status == "active":
+                held.setdefault(holder.lower(), []).append(address.lower())
+        self._holders[domain] = (time.monotonic(), held)
+        return held
 
     async def mailboxes(self, user: str) -> list[Mailbox]:
         user = user.lower()
         found = [Mailbox(user, "own")]
+        held = await self._unit_holders(user.rpartition("@")[2])
+        found += [Mailbox(a, "unit") for a in held.get(user, []) if a != user]
         redis = self.directory.redis
-        domain_accounts = sorted(await redis.smembers(accounts_key(user.rpartition("@")[2])))
-        if domain_accounts:
-            async with redis.pipeline(transaction=False) as pipe:
-                for address in domain_accounts:
-                    pipe.hmget(account_key(address), "kind", "holder", "status")
-                rows = await pipe.execute()
-            found += [Mailbox(a, "unit") for a, (kind, holder, status) in zip(domain_accounts, rows, strict=True)
-                      if kind == "unit" and (holder or "").lower() == user and status == "active" and a != user]
         for mailbox in sorted(await redis.smembers(granted_key(user))):
             grant = await self.directory.grant(mailbox, user)
             if grant is not None and "view" in grant.rights and mailbox.lower() not in {m.address for m in found}:
