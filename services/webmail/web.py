@@ -19,7 +19,7 @@ from aiohttp import web
 
 from services.common import logging as log
 from services.common.bus import Publisher
-from services.common.directory import RedisDirectory, granted_key
+from services.common.directory import RedisDirectory, account_key, granted_key
 from services.common.http import http_error, json_response, problem
 from services.webmail import i18n, reading
 from services.webmail.activity import QUEUE_ID_HEADER, Activity
@@ -153,6 +153,8 @@ async def errors(request: web.Request, handler: Callable[[web.Request], Awaitabl
         if exc.status < 400:
             raise
         response = http_error(request, exc)
+    if response.prepared:  # a finished event stream: its headers went out when it started
+        return response
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
@@ -165,7 +167,12 @@ async def authenticated(request: web.Request, handler: Callable[[web.Request], A
     """Session, first-login gate and CSRF, in that order, before any route runs."""
     if request.path.startswith(PUBLIC):
         return await handler(request)
-    session = await parts(request).sessions.get(request.cookies.get(COOKIE, ""))
+    p = parts(request)
+    session = await p.sessions.get(request.cookies.get(COOKIE, ""))
+    if session is not None and await p.directory.redis.hget(account_key(session.username), "status") != "active":
+        # Locked or deleted since login (R13 emergency revocation): the session and its token end now.
+        await p.sessions.destroy(session)
+        session = None
     if session is None:
         if request.method in SAFE_METHODS and not wants_json(request):
             raise web.HTTPSeeOther("/login")
@@ -604,7 +611,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     p = parts(request)
     mailboxes = [m.address for m in await p.store.mailboxes(session_of(request).username)]
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
-                                           "X-Accel-Buffering": "no"})
+                                           "X-Accel-Buffering": "no", "X-Content-Type-Options": "nosniff"})
     await response.prepare(request)
     queue = p.hub.subscribe(mailboxes)
     try:

@@ -206,3 +206,17 @@ async def test_logout_ends_the_session_and_its_submission_token(webmail, people,
             assert r.status == 401 and r.content_type == "application/problem+json"
         async with http.get(f"{webmail}/todo", allow_redirects=False) as r:
             assert r.status == 303 and r.headers["Location"] == "/login"
+
+
+async def test_locking_the_account_ends_its_open_sessions(webmail, people, redis_client):
+    async with client() as http:
+        assert await login(http, webmail, people.hieu) == 303
+        async with http.get(f"{webmail}/api/todo") as r:
+            assert r.status == 200
+        redis_client.hset(f"gm:account:{people.hieu}", "status", "locked")
+        async with http.get(f"{webmail}/api/todo") as r:
+            assert r.status == 401
+        assert redis_client.keys("gm:submit-token:*") == []  # nor can the webmail send for it any more
+        redis_client.hset(f"gm:account:{people.hieu}", "status", "active")
+        async with http.get(f"{webmail}/api/todo") as r:
+            assert r.status == 401  # unlocking does not revive the old session
