@@ -64,9 +64,9 @@ async def serve(platform: PlatformSettings, settings: WebmailSettings, stop: asy
     directory = RedisDirectory.from_url(platform.redis)
     publisher = KafkaPublisher(platform.bootstrap, "govmail-webmail", timeout=settings.publish_timeout)
     hub = Hub()
-    watcher = DeliveryWatcher(platform.bootstrap, hub)
-    runner = web.AppRunner(build_app(make_parts(platform, settings, directory, publisher, hub,
-                                                watcher.assigned.is_set)), access_log=None)
+    parts = make_parts(platform, settings, directory, publisher, hub, lambda: watcher.assigned.is_set())
+    watcher = DeliveryWatcher(platform.bootstrap, hub, parts.sentlog)
+    runner = web.AppRunner(build_app(parts), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, platform.host, platform.webmail_port).start()
     logger.info("webmail_listening", host=platform.host, port=platform.webmail_port)

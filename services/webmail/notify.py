@@ -1,4 +1,7 @@
-"""New-mail notifications (R14): every replica reads mail.delivery.v1 (no consumer group) and fans out to open pages."""
+"""New-mail notifications (R14): every replica reads mail.delivery.v1 (no consumer group) and fans out to open pages.
+
+The same reading records the outcomes of mail sent from the webmail (sentlog), for the sent page.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from schemas.events import MailDelivery
 from schemas.registry import DELIVERY
 from services.common import logging as log
 from services.common.bus import start_client
+from services.webmail.sentlog import SentLog
 
 logger = log.get(__name__)
 
@@ -49,12 +53,15 @@ class Hub:
         return len(queues)
 
 
-def notification(raw: bytes | None) -> dict[str, Any] | None:
-    """The page's payload for a delivery into an inbox, or None (other outcomes, junk, unparsable records)."""
+def parse_delivery(raw: bytes | None) -> MailDelivery | None:
     try:
-        event = MailDelivery.model_validate_json(raw or b"")
+        return MailDelivery.model_validate_json(raw or b"")
     except ValueError:
-        return None  # the shared bus may carry garbage; nothing to notify
+        return None  # the shared bus may carry garbage; nothing to do with it
+
+
+def notification(event: MailDelivery) -> dict[str, Any] | None:
+    """The page's payload for a delivery into an inbox, or None (other outcomes, junk)."""
     if event.status != "delivered" or not event.detail.startswith("INBOX"):
         return None
     return {"mailbox": event.recipient.lower(), "message_id": event.message_id, "mail_from": event.mail_from,
@@ -64,9 +71,10 @@ def notification(raw: bytes | None) -> dict[str, Any] | None:
 class DeliveryWatcher:
     """Reads every partition from its end without a group, so every replica sees every delivery."""
 
-    def __init__(self, bootstrap: str, hub: Hub):
+    def __init__(self, bootstrap: str, hub: Hub, sentlog: SentLog):
         self.bootstrap = bootstrap
         self.hub = hub
+        self.sentlog = sentlog
         self.consumer: AIOKafkaConsumer | None = None
         self.assigned = asyncio.Event()
 
@@ -98,7 +106,12 @@ class DeliveryWatcher:
             batches = await self.consumer.getmany(timeout_ms=1000)
             for records in batches.values():
                 for record in records:
-                    payload = notification(record.value)
+                    event = parse_delivery(record.value)
+                    if event is None:
+                        continue
+                    await self.sentlog.record(event.message_id or "", event.recipient, event.status, event.detail,
+                                              event.occurred_at.isoformat())
+                    payload = notification(event)
                     if payload is not None:
                         sent = self.hub.publish(payload["mailbox"], payload)
                         logger.debug("new_mail_notified", mailbox=payload["mailbox"], streams=sent)

@@ -569,7 +569,8 @@ async def _sent_page(request: web.Request, recall: dict[str, Any] | None) -> web
     items = await p.sentlog.items(user)
     statuses = await asyncio.gather(*(p.delivery.status(i["queue_id"]) for i in items[:20]))
     for item, status in zip(items, statuses, strict=False):
-        item["status"] = status
+        # Delivery's API when it answers; else the outcomes this webmail saw on the bus; else "not available".
+        item["status"] = status if status is not None else (await p.sentlog.outcomes(item["queue_id"]) or None)
     if request.path.startswith("/api/"):
         return json_response({"sent": items})
     return render(request, "sent.html", items=items, queued=request.query.get("queued", ""), recall=recall,

@@ -57,3 +57,7 @@ async def test_mail_sent_in_the_webmail_reaches_the_other_users_open_page(platfo
         assert summary["subject"] == "Giấy mời họp — 会议邀请"
         async with reader.get(f"{base}/api/mail/{ung['address']}/INBOX/{summary['uid']}") as r:
             assert "请准时参加。" in (await r.json())["text"]
+        # The sender's page shows the outcome the webmail saw on the bus (delivery's API is not wired here).
+        async with sender.get(f"{base}/api/sent") as r:
+            [sent] = (await r.json())["sent"]
+        assert [(s["recipient"], s["status"]) for s in sent["status"]] == [(ung["address"], "delivered")]
