@@ -8,7 +8,10 @@ import redis.asyncio as aioredis
 
 from schemas.events import MailboxActivity, derived_event_id
 from schemas.registry import ACTIVITY
-from services.common.bus import Publisher
+from services.common import logging as log
+from services.common.bus import Publisher, PublishError
+
+logger = log.get(__name__)
 
 # Delivery may name the govmail queue id of a message in this header; the events carry it when present.
 QUEUE_ID_HEADER = "X-Govmail-Queue-Id"
@@ -40,6 +43,14 @@ class Activity:
             await self.redis.delete(key)
             raise
         return True
+
+    async def done(self, action: str, mailbox: str, uid: str, actor: str, folder: str, delivered_at: datetime | None,
+                   unit: str | None, queue_id: str | None, seq: str = "") -> None:
+        """Emit for an action already carried out: a broker fault is logged, not reported as the action failing."""
+        try:
+            await self.emit(action, mailbox, uid, actor, folder, delivered_at, unit, queue_id, seq)
+        except PublishError as exc:
+            logger.warning("activity_event_lost", action=action, mailbox=mailbox, uid=uid, error=str(exc))
 
     async def emit(self, action: str, mailbox: str, uid: str, actor: str, folder: str,
                    delivered_at: datetime | None, unit: str | None, queue_id: str | None, seq: str = "") -> None:

@@ -8,9 +8,12 @@ import redis.asyncio as aioredis
 
 from schemas.events import AccountEvent
 from schemas.registry import ACCOUNTS
-from services.common.bus import Publisher
+from services.common import logging as log
+from services.common.bus import Publisher, PublishError
 from services.common.directory import account_key
 from services.lifecycle.passwords import hash_password, policy_violations, verify_password
+
+logger = log.get(__name__)
 
 
 class PasswordRefused(ValueError):
@@ -39,6 +42,9 @@ async def change_password(redis_client: aioredis.Redis, publisher: Publisher, ad
         raise PasswordRefused([f"the new password needs {p}" for p in problems])
     new_hash = await asyncio.to_thread(hash_password, new)
     await redis_client.hset(key, mapping={"password_hash": new_hash, "must_change_password": "0"})
-    await publisher.publish(ACCOUNTS, AccountEvent(producer="webmail", kind="password_changed",
-                                                   domain=address.rpartition("@")[2], address=address,
-                                                   actor=address, details={"via": "webmail"}))
+    event = AccountEvent(producer="webmail", kind="password_changed", domain=address.rpartition("@")[2],
+                         address=address, actor=address, details={"via": "webmail"})
+    try:
+        await publisher.publish(ACCOUNTS, event)
+    except PublishError as exc:  # Redis holds the change (the state of record); the log keeps the event
+        logger.warning("account_event_lost", kind=event.kind, address=address, event_id=event.event_id, error=str(exc))

@@ -15,10 +15,11 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import jinja2
+import redis.exceptions
 from aiohttp import web
 
 from services.common import logging as log
-from services.common.bus import Publisher
+from services.common.bus import Publisher, PublishError
 from services.common.directory import RedisDirectory, account_key, granted_key
 from services.common.http import http_error, json_response, problem
 from services.webmail import i18n, reading
@@ -153,6 +154,11 @@ async def errors(request: web.Request, handler: Callable[[web.Request], Awaitabl
         if exc.status < 400:
             raise
         response = http_error(request, exc)
+    except (PublishError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        # The bus or Redis is down: nothing was half done that a retry would repeat wrongly (events are
+        # idempotent by id, "opened" is taken back), so the user is told to try again.
+        logger.warning("webmail_dependency_unavailable", path=request.path, error=str(exc))
+        response = problem(503, "unavailable", "Service unavailable", "the mail system is busy; try again shortly")
     if response.prepared:  # a finished event stream: its headers went out when it started
         return response
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -358,7 +364,7 @@ async def message_body(request: web.Request) -> web.Response:
     if reading.view(message).burn and folder != SENT:
         await asyncio.to_thread(path.unlink, missing_ok=True)
         account = await p.directory.account(mailbox)
-        await p.activity.emit("burned", mailbox, uid, session_of(request).username, folder, delivered_at(path),
+        await p.activity.done("burned", mailbox, uid, session_of(request).username, folder, delivered_at(path),
                               account.unit if account else None, _queue_id(message))
     return response
 
@@ -395,7 +401,7 @@ async def delete(request: web.Request) -> web.StreamResponse:
     message = parse(await asyncio.to_thread(path.read_bytes))
     await asyncio.to_thread(p.store.delete, mailbox, folder, path)
     account = await p.directory.account(mailbox)
-    await p.activity.emit("deleted", mailbox, uid, user, folder, delivered_at(path), account.unit if account else None,
+    await p.activity.done("deleted", mailbox, uid, user, folder, delivered_at(path), account.unit if account else None,
                           _queue_id(message), seq=f"{time.time():.0f}")
     await p.records.operation(user, "deleted", mailbox=mailbox, folder=folder, subject=str(message["Subject"] or ""))
     if wants_json(request):
@@ -419,7 +425,7 @@ async def mark_todo(request: web.Request) -> web.StreamResponse:
     message = parse(await asyncio.to_thread(path.read_bytes))
     await p.todos.add(user, mailbox, folder, uid, str(message["Subject"] or ""), str(message["From"] or ""), due)
     account = await p.directory.account(mailbox)
-    await p.activity.emit("todo", mailbox, uid, user, folder, delivered_at(path), account.unit if account else None,
+    await p.activity.done("todo", mailbox, uid, user, folder, delivered_at(path), account.unit if account else None,
                           _queue_id(message), seq=f"{time.time():.0f}")
     await p.records.operation(user, "todo", mailbox=mailbox, subject=str(message["Subject"] or ""), due=due)
     if wants_json(request):
@@ -550,7 +556,7 @@ async def compose_send(request: web.Request) -> web.StreamResponse:
         mailbox, _, rest = ref.partition("/")
         folder, _, uid = rest.rpartition("/")
         account_of = await p.directory.account(mailbox)
-        await p.activity.emit("replied" if mode == "reply" else "forwarded", mailbox, uid, user, folder,
+        await p.activity.done("replied" if mode == "reply" else "forwarded", mailbox, uid, user, folder,
                               delivered_at(original_path), account_of.unit if account_of else None,
                               _queue_id(parse(original_raw)), seq=queue_id)
     if wants_json(request):
