@@ -73,6 +73,14 @@ def start_service(name: str, env: dict[str, str]) -> subprocess.Popen:
     return proc
 
 
+def stop_service(proc: subprocess.Popen, env: dict[str, str], name: str) -> None:
+    """SIGTERM and a clean exit (0), else fail with the end of the service's log."""
+    proc.terminate()
+    code = proc.wait(30)
+    log = Path(env["GOVMAIL_DATA_DIR"]) / f"{name}.log"
+    assert code == 0, f"{name} exited {code}:\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+
+
 @pytest.fixture
 def webmail_env(platform_env) -> dict[str, str]:
     return dict(platform_env, WEBMAIL_COOKIE_SECURE="false", WEBMAIL_AUTH_MAX_FAILURES_PER_USER="3",
@@ -83,8 +91,7 @@ def webmail_env(platform_env) -> dict[str, str]:
 def webmail(webmail_env, people) -> Iterator[str]:
     proc = start_service("webmail", webmail_env)
     yield f"http://127.0.0.1:{webmail_env['GOVMAIL_WEBMAIL_PORT']}"
-    proc.terminate()
-    assert proc.wait(30) == 0
+    stop_service(proc, webmail_env, "webmail")
 
 
 def mail_root(env: dict[str, str]) -> Path:

@@ -21,7 +21,7 @@ from schemas.events import MailDelivery, MailReceived
 from services.common.blobstore import FileBlobStore
 from services.common.bus import KafkaPublisher
 from services.webmail.sentlog import sent_key
-from tests.webmail.conftest import PASSWORD, bus_events, deliver, letter, start_service
+from tests.webmail.conftest import PASSWORD, bus_events, deliver, letter, start_service, stop_service
 from tests.webmail.test_reading import DECEPTIVE
 from tests.webmail.test_sanitize import CORPUS
 
@@ -149,8 +149,7 @@ def test_send_with_separate_delivery(page: Page, webmail_env, people, infra_part
         shot(page, "sent")
         queue_id = page.locator("p.info code").inner_text()
     finally:
-        ingress.terminate()
-        assert ingress.wait(30) == 0
+        stop_service(ingress, webmail_env, "ingress")
     [event] = run_async(bus_events(infra_parts.bootstrap, "mail.received.v1",
                                      lambda e: e.get("message_id") == queue_id, 1))
     received = MailReceived.model_validate(event).mail

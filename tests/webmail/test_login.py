@@ -12,7 +12,7 @@ from services.common.directory import account_key
 from services.lifecycle.passwords import verify_password
 from services.webmail.login import places_key
 from tests.conftest import govmail_command
-from tests.webmail.conftest import PASSWORD, bus_events, client, csrf_of, login, start_service
+from tests.webmail.conftest import PASSWORD, bus_events, client, csrf_of, login, start_service, stop_service
 
 NEW_PASSWORD = "Nam#2026moi"
 
@@ -138,8 +138,7 @@ async def test_login_from_a_new_place_alerts_the_user(webmail_env, people, redis
         async with client() as http:  # the same place again: no second alert
             assert await login(http, base, people.hieu) == 303
     finally:
-        proc.terminate()
-        assert proc.wait(30) == 0
+        stop_service(proc, webmail_env, "webmail")
     events = await bus_events(infra_parts.bootstrap, "auth.events.v1",
                          lambda e: e.get("username") == people.hieu and e.get("outcome") == "success", 2)
     assert [(e["reason"], e["place"]) for e in events] == [("new_place", "Sở TT&TT Tiền Giang"),
@@ -174,8 +173,7 @@ async def test_the_client_ip_comes_from_x_forwarded_for_only_behind_a_trusted_pr
             http.headers["X-Forwarded-For"] = "10.20.1.2"
             assert await login(http, base, people.ung) == 401
     finally:
-        untrusted.terminate()
-        assert untrusted.wait(30) == 0
+        stop_service(untrusted, webmail_env, "webmail")
     behind_ingress = start_service("webmail", dict(webmail_env, WEBMAIL_TRUSTED_PROXIES='["127.0.0.0/8"]'))
     try:
         async with client() as http:
@@ -184,5 +182,4 @@ async def test_the_client_ip_comes_from_x_forwarded_for_only_behind_a_trusted_pr
             async with http.get(f"{base}/api/activity") as r:
                 assert (await r.json())["logins"][0]["ip"] == "10.20.1.2"
     finally:
-        behind_ingress.terminate()
-        assert behind_ingress.wait(30) == 0
+        stop_service(behind_ingress, webmail_env, "webmail")

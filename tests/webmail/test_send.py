@@ -13,17 +13,24 @@ from schemas.events import MailDelivery, MailReceived
 from services.common.blobstore import FileBlobStore
 from services.common.bus import KafkaPublisher
 from services.common.directory import Grant, account_key, granted_key, grants_key
-from tests.webmail.conftest import bus_events, client, csrf_of, deliver, letter, login, start_service
+from tests.webmail.conftest import (
+    bus_events,
+    client,
+    csrf_of,
+    deliver,
+    letter,
+    login,
+    start_service,
+    stop_service,
+)
 
 
 @pytest.fixture
 def ingress_and_webmail(webmail_env, people):
-    procs = [start_service("ingress", webmail_env), start_service("webmail", webmail_env)]
+    procs = {"ingress": start_service("ingress", webmail_env), "webmail": start_service("webmail", webmail_env)}
     yield f"http://127.0.0.1:{webmail_env['GOVMAIL_WEBMAIL_PORT']}"
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        assert proc.wait(30) == 0
+    for name, proc in procs.items():
+        stop_service(proc, webmail_env, name)
 
 
 def form(csrf: str, **fields: str) -> aiohttp.FormData:
