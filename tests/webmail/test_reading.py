@@ -71,6 +71,9 @@ async def test_the_body_is_sanitised_sandboxed_and_deceptive_links_warn(webmail,
         async with http.get(f"{webmail}/mail/{people.hieu}/INBOX/{uid}") as r:
             page = await r.text()
             assert 'sandbox="allow-popups allow-popups-to-escape-sandbox"' in page
+            # The page itself runs only our own script and cannot be framed by anyone.
+            assert "script-src 'self'" in r.headers["Content-Security-Policy"]
+            assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
             assert "Ảnh từ bên ngoài đã bị chặn." in page
         async with http.get(f"{webmail}/mail/{people.hieu}/INBOX/{uid}/body") as r:
             body = await r.text()
