@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from email.message import Message
 
 import redis.asyncio as aioredis
 
@@ -16,6 +17,11 @@ logger = log.get(__name__)
 # Delivery may name the govmail queue id of a message in this header; the events carry it when present.
 QUEUE_ID_HEADER = "X-Govmail-Queue-Id"
 _OPENED_TTL = 400 * 86400  # longer than any mail is kept in practice; bounded so keys do not pile up forever
+
+
+def queue_id_of(message: Message) -> str | None:
+    value = message.get(QUEUE_ID_HEADER)
+    return str(value).strip() if value else None
 
 
 def opened_key(mailbox: str, uid: str) -> str:

@@ -19,6 +19,7 @@ from services.common.settings import PlatformSettings
 from services.common.system_mail import SystemMailer
 from services.ingress.bruteforce import AuthGuard
 from services.webmail.activity import Activity
+from services.webmail.context import Parts
 from services.webmail.delivery_api import DeliveryApi
 from services.webmail.iplib import IpLibrary, library_path
 from services.webmail.login import LoginDesk
@@ -29,7 +30,7 @@ from services.webmail.sentlog import SentLog
 from services.webmail.sessions import SessionStore
 from services.webmail.settings import WebmailSettings
 from services.webmail.todo import Todos
-from services.webmail.web import Parts, build_app
+from services.webmail.web import build_app
 
 logger = log.get(__name__)
 SERVICE = "webmail"
