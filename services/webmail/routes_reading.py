@@ -6,6 +6,8 @@ import asyncio
 import time
 from dataclasses import asdict
 from datetime import date
+from email.message import EmailMessage
+from pathlib import Path
 from urllib.parse import quote
 
 from aiohttp import web
@@ -74,6 +76,15 @@ async def _message(request: web.Request):
     return None if path is None else (mailbox, folder, uid, path)
 
 
+async def _done(request: web.Request, action: str, mailbox: str, folder: str, uid: str, path: Path,
+                message: EmailMessage, seq: str = "") -> None:
+    """The activity event of an action carried out on a message (deleted, to-do, burned)."""
+    p = parts(request)
+    account = await p.directory.account(mailbox)
+    await p.activity.done(action, mailbox, uid, session_of(request).username, folder, delivered_at(path),
+                          account.unit if account else None, queue_id_of(message), seq=seq)
+
+
 async def message_view(request: web.Request) -> web.Response:
     found = await _message(request)
     if found is None:
@@ -105,7 +116,6 @@ async def message_body(request: web.Request) -> web.Response:
     if found is None:
         return not_found()
     mailbox, folder, uid, path = found
-    p = parts(request)
     message = parse(await asyncio.to_thread(path.read_bytes))
     images = request.query.get("images") == "1"
     cleaned = reading.body_html(message, images)
@@ -117,9 +127,7 @@ async def message_body(request: web.Request) -> web.Response:
     response.headers["Content-Security-Policy"] = BODY_CSP.format(images="http: https:" if images else "'none'")
     if reading.view(message).burn and folder != SENT:
         await asyncio.to_thread(path.unlink, missing_ok=True)
-        account = await p.directory.account(mailbox)
-        await p.activity.done("burned", mailbox, uid, session_of(request).username, folder, delivered_at(path),
-                              account.unit if account else None, queue_id_of(message))
+        await _done(request, "burned", mailbox, folder, uid, path, message)
     return response
 
 
@@ -154,9 +162,7 @@ async def delete(request: web.Request) -> web.StreamResponse:
     user = session_of(request).username
     message = parse(await asyncio.to_thread(path.read_bytes))
     await asyncio.to_thread(p.store.delete, mailbox, folder, path)
-    account = await p.directory.account(mailbox)
-    await p.activity.done("deleted", mailbox, uid, user, folder, delivered_at(path), account.unit if account else None,
-                          queue_id_of(message), seq=f"{time.time():.0f}")
+    await _done(request, "deleted", mailbox, folder, uid, path, message, seq=f"{time.time():.0f}")
     await p.records.operation(user, "deleted", mailbox=mailbox, folder=folder, subject=str(message["Subject"] or ""))
     if wants_json(request):
         return json_response({"deleted": uid})
@@ -178,9 +184,7 @@ async def mark_todo(request: web.Request) -> web.StreamResponse:
         return problem(400, "bad-date", "Bad date", f"{due!r} is not a date like 2026-11-21")
     message = parse(await asyncio.to_thread(path.read_bytes))
     await p.todos.add(user, mailbox, folder, uid, str(message["Subject"] or ""), str(message["From"] or ""), due)
-    account = await p.directory.account(mailbox)
-    await p.activity.done("todo", mailbox, uid, user, folder, delivered_at(path), account.unit if account else None,
-                          queue_id_of(message), seq=f"{time.time():.0f}")
+    await _done(request, "todo", mailbox, folder, uid, path, message, seq=f"{time.time():.0f}")
     await p.records.operation(user, "todo", mailbox=mailbox, subject=str(message["Subject"] or ""), due=due)
     if wants_json(request):
         return json_response({"todo": f"{mailbox}/{folder}/{uid}", "due": due})
