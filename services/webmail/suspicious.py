@@ -14,7 +14,9 @@ from email.message import EmailMessage
 from urllib.parse import urlsplit
 
 HEADER = "X-Govmail-Symbols"
+SCAN_HEADER = "X-Govmail-Scan"  # delivery's summary: "action=… score=… required=… symbols=A,B"
 PREFIX = "PHISHING_"
+EVERY_LINK = "*"  # a phishing symbol fired but its URLs are not known: every link gets the warning
 
 
 def format_header(symbols: Iterable[tuple[str, list[str]]]) -> str:
@@ -24,10 +26,16 @@ def format_header(symbols: Iterable[tuple[str, list[str]]]) -> str:
 
 
 def flagged_urls(message: EmailMessage) -> set[str]:
-    """URLs (and bare host names) listed in the options of the message's PHISHING_* symbols."""
+    """URLs (and bare host names) listed in the options of the message's PHISHING_* symbols.
+
+    When only delivery's X-Govmail-Scan names a PHISHING_* symbol (no options to say which link), the
+    answer is {EVERY_LINK}: better a warning too many than a phishing link opened without one.
+    """
     raw = message.get(HEADER)
     if raw is None:
-        return set()
+        scan = str(message.get(SCAN_HEADER, ""))
+        names = scan.partition("symbols=")[2].split(",")
+        return {EVERY_LINK} if any(n.strip().startswith(PREFIX) for n in names) else set()
     try:
         symbols = json.loads(str(raw))
     except ValueError:
@@ -49,7 +57,7 @@ def host(url: str) -> str:
 
 
 def is_flagged(url: str, flagged: set[str]) -> bool:
-    if url in flagged:
+    if url in flagged or EVERY_LINK in flagged:
         return True
     target = host(url)
     return bool(target) and any(host(f) == target for f in flagged)

@@ -6,7 +6,9 @@ import re
 
 import pytest
 
+from services.webmail.mailstore import parse
 from services.webmail.sanitize import clean_style, deceptive, sanitize
+from services.webmail.suspicious import EVERY_LINK, flagged_urls, format_header
 
 CORPUS = {
     "script": "<p>Chào anh</p><script>alert('xss')</script>",
@@ -88,3 +90,17 @@ def test_deceptive(text, href, expected):
 def test_clean_style_keeps_looks_only():
     assert clean_style("color:red; position:absolute; margin: 0 4px; background:url(x)") == "color: red; margin: 0 4px"
     assert clean_style("width: expression(alert(1))") is None
+
+
+def test_flagged_urls_come_from_the_first_symbols_header_or_else_every_link_of_a_phishing_verdict():
+    head = format_header([("PHISHING_SUSPICIOUS_URL", ["https://bit.example/abc"]), ("SPAM_GTUBE", ["x"])])
+    forged = format_header([("PHISHING_SUSPICIOUS_URL", [])])  # written by the sender, below delivery's
+    message = parse(f"{head}{forged}Subject: a\r\n\r\nbody".encode())
+    assert flagged_urls(message) == {"https://bit.example/abc"}
+    scan_only = parse(b"X-Govmail-Scan: action=add_header score=9.00 required=5.00 symbols=PHISHING_DECEPTIVE,X\r\n"
+                      b"Subject: b\r\n\r\nbody")
+    assert flagged_urls(scan_only) == {EVERY_LINK}
+    assert sanitize('<a href="https://dichvucong.gov.vn">Dịch vụ công</a>', flagged_urls(scan_only)).warned_links == [
+        "https://dichvucong.gov.vn"]
+    clean = parse(b"X-Govmail-Scan: action=accept score=0.00 required=5.00 symbols=none\r\nSubject: c\r\n\r\nx")
+    assert flagged_urls(clean) == set()
