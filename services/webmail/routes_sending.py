@@ -17,7 +17,7 @@ from services.webmail import reading
 from services.webmail.activity import queue_id_of
 from services.webmail.context import Parts, mail_url, not_found, parts, render, session_of, wants_json
 from services.webmail.mailstore import delivered_at, parse
-from services.webmail.submit import Draft, SubmitError, build, parse_addresses, submit
+from services.webmail.submit import Draft, SubmitError, build, parse_addresses, sent_copy, submit
 
 logger = log.get(__name__)
 
@@ -110,7 +110,7 @@ async def compose_send(request: web.Request) -> web.StreamResponse:
         status = 502 if exc.code == 0 or exc.code >= 500 and exc.code not in (550, 552, 553, 554) else 422
         return problem(status, "submission-refused", "Not sent", f"{exc.code} {exc.text}".strip(),
                        smtp_code=exc.code)
-    await asyncio.to_thread(p.store.save_sent, user, raw, f"{int(time.time())}.webmail.{queue_id or secrets.token_hex(8)}")
+    await asyncio.to_thread(p.store.save_sent, user, sent_copy(message, draft), f"{int(time.time())}.webmail.{queue_id or secrets.token_hex(8)}")
     await p.sentlog.add(user, queue_id, draft.subject, draft.recipients)
     await p.records.operation(user, "sent", queue_id=queue_id, subject=draft.subject, to=draft.recipients,
                               separate=draft.separate, burn=draft.burn, receipt=draft.receipt, sender=from_mailbox)

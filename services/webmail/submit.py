@@ -13,6 +13,7 @@ import aiosmtplib
 SEPARATE_HEADER = "X-Govmail-Separate"  # each recipient gets a copy showing only themself (R15)
 BURN_HEADER = "X-Govmail-Burn"  # the copy is destroyed once opened (R15)
 RECEIPT_HEADER = "Disposition-Notification-To"  # RFC 8098 read receipt (R17)
+UNDISCLOSED = "undisclosed-recipients:;"
 _QUEUED = re.compile(r"queued as (\S+)")
 
 
@@ -54,9 +55,14 @@ def parse_addresses(text: str) -> list[str]:
 def build(draft: Draft, hostname: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = formataddr((draft.from_name, draft.from_mailbox)) if draft.from_name else draft.from_mailbox
-    message["To"] = ", ".join(draft.to)
-    if draft.cc:
-        message["Cc"] = ", ".join(draft.cc)
+    if draft.separate:
+        # No recipient may see the others, whether or not delivery rewrites To: per copy; the envelope
+        # carries them all, and the sender's own copy (sent_copy) keeps the list.
+        message["To"] = UNDISCLOSED
+    else:
+        message["To"] = ", ".join(draft.to)
+        if draft.cc:
+            message["Cc"] = ", ".join(draft.cc)
     message["Subject"] = draft.subject
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=hostname)
@@ -78,6 +84,19 @@ def build(draft: Draft, hostname: str) -> EmailMessage:
             message.add_attachment(data, maintype=maintype or "application", subtype=subtype or "octet-stream",
                                    filename=filename)
     return message
+
+
+def sent_copy(message: EmailMessage, draft: Draft) -> bytes:
+    """The sender's copy for the Sent folder: the same message, with every recipient named."""
+    copy = EmailMessage(policy=message.policy)
+    for name, value in message.items():
+        if name.lower() not in ("to", "cc"):
+            copy[name] = value
+    copy["To"] = ", ".join(draft.to)
+    if draft.cc:
+        copy["Cc"] = ", ".join(draft.cc)
+    copy.set_payload(message.get_payload())
+    return copy.as_bytes()
 
 
 async def submit(message: EmailMessage, envelope_from: str, recipients: list[str], username: str, token: str,

@@ -62,7 +62,12 @@ async def test_send_with_separate_delivery_burn_receipt_and_a_chinese_attachment
                                                                        "Accept": "application/json"}) as r:
             assert r.status == 503 and (await r.json())["type"].endswith("delivery-api-unavailable")
         async with http.get(f"{base}/api/mail/{people.hieu}/Sent") as r:
-            assert [m["subject"] for m in (await r.json())["messages"]] == ["Kế hoạch năm 2027 — 年度计划"]
+            [copy] = (await r.json())["messages"]
+        assert copy["subject"] == "Kế hoạch năm 2027 — 年度计划"
+        async with http.get(f"{base}/api/mail/{people.hieu}/Sent/{copy['uid']}") as r:
+            shown = await r.json()
+        assert shown["to"] == f"{people.ung}, {people.admin}"  # the sender's copy names them all
+        assert [a["filename"] for a in shown["attachments"]] == ["kế-hoạch 计划.txt"]
     [event] = await bus_events(infra_parts.bootstrap, "mail.received.v1", lambda e: e.get("message_id") == queue_id, 1)
     received = MailReceived.model_validate(event).mail
     assert received.listener == "submission" and received.authenticated_as == people.hieu
@@ -70,6 +75,7 @@ async def test_send_with_separate_delivery_burn_receipt_and_a_chinese_attachment
     raw = FileBlobStore.from_uri(f"file://{webmail_env['GOVMAIL_DATA_DIR']}/blobs").get(received.blob)
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert (message["X-Govmail-Separate"], message["X-Govmail-Burn"]) == ("yes", "yes")
+    assert message["To"] == "undisclosed-recipients:;" and message["Cc"] is None  # nobody sees the others
     assert message["Disposition-Notification-To"] == people.hieu
     [attachment] = list(message.iter_attachments())
     assert attachment.get_filename() == "kế-hoạch 计划.txt" and attachment.get_payload(decode=True) == "Số liệu 数据".encode()
