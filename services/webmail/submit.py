@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import ssl
+from copy import deepcopy
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, getaddresses, make_msgid
@@ -88,14 +89,11 @@ def build(draft: Draft, hostname: str) -> EmailMessage:
 
 def sent_copy(message: EmailMessage, draft: Draft) -> bytes:
     """The sender's copy for the Sent folder: the same message, with every recipient named."""
-    copy = EmailMessage(policy=message.policy)
-    for name, value in message.items():
-        if name.lower() not in ("to", "cc"):
-            copy[name] = value
+    copy = deepcopy(message)
+    del copy["To"], copy["Cc"]
     copy["To"] = ", ".join(draft.to)
     if draft.cc:
         copy["Cc"] = ", ".join(draft.cc)
-    copy.set_payload(message.get_payload())
     return copy.as_bytes()
 
 

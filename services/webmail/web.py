@@ -67,6 +67,10 @@ async def errors(request: web.Request, handler: Callable[[web.Request], Awaitabl
         # idempotent by id, "opened" is taken back), so the user is told to try again.
         logger.warning("webmail_dependency_unavailable", path=request.path, error=str(exc))
         response = problem(503, "unavailable", "Service unavailable", "the mail system is busy; try again shortly")
+    except Exception:
+        # A bug: logged with its traceback, answered in the same problem form, never with a page of internals.
+        logger.exception("webmail_request_failed", path=request.path, method=request.method)
+        response = problem(500, "internal", "Internal error", "the webmail failed on this request; it was logged")
     if response.prepared:  # a finished event stream: its headers went out when it started
         return response
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
