@@ -166,6 +166,7 @@ def test_send_with_separate_delivery(page: Page, webmail_env, people, infra_part
 
 def test_new_mail_notification_arrives_over_sse(page: Page, people, infra_parts):
     log_in_with_the_keyboard(page, people.hieu)
+    expect(page.locator("#notify-allow")).to_be_hidden()  # notifications already allowed: nothing to ask
     # (A locator, not wait_for_function: the page's CSP forbids the eval that would need.)
     page.wait_for_selector("body[data-stream='open']", state="attached")
 
