@@ -29,6 +29,7 @@ CHROMIUM = os.environ.get("GOVMAIL_CHROMIUM", "/usr/bin/chromium")
 # Screenshots of the main pages: kept in docs/ only when asked (GOVMAIL_SCREENSHOTS=1), so a test run leaves
 # the checkout clean; otherwise they go to the test's temporary folder.
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+expect.set_options(timeout=20_000)  # generous: CI machines are loaded; the wait ends as soon as the page is there
 
 
 @pytest.fixture(scope="module")
