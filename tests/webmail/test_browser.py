@@ -121,8 +121,8 @@ def test_hostile_mail_runs_nothing_in_the_browser(page: Page, webmail_env, peopl
     page.goto(f"/mail/{people.hieu}/INBOX/{uid}")
     frame = page.frame_locator("iframe.body")
     expect(frame.get_by_text("phủ kín màn hình")).to_be_visible()
-    page.wait_for_timeout(500)  # give anything that slipped through the chance to run (it must not)
     body_frame = page.frames[1]
+    body_frame.wait_for_load_state("load")  # inline scripts and load/error handlers would have run by now
     assert page.dialogs == []  # type: ignore[attr-defined]
     assert page.evaluate("window.__xss") is None
     assert body_frame.evaluate("typeof window.__xss") == "undefined"
