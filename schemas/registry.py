@@ -39,7 +39,7 @@ TOPICS: dict[str, TopicSpec] = {
             partitions=8,
             retention_ms=7 * DAY_MS,
             description="Messages ingress accepted with 250; the raw bytes are in the blob store.",
-            producers=("ingress", "spool-reconciler"),
+            producers=("ingress", "spool-reconciler", "webmail"),
             consumers=("scanner", "analytics"),
         ),
         TopicSpec(
@@ -89,7 +89,7 @@ TOPICS: dict[str, TopicSpec] = {
             partitions=4,
             retention_ms=365 * DAY_MS,
             description="Every change to domains, units and accounts; Redis holds the state of record.",
-            producers=("lifecycle",),
+            producers=("lifecycle", "webmail"),
             consumers=("analytics",),
         ),
         TopicSpec(

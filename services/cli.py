@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "spool": ("services.platform.spool_cli", "list or republish messages still waiting for delivery"),
     "topics": ("services.platform.topics_cli", "create the registered topics on a broker"),
     "report": ("services.analytics.report_cli", "mail the health self-check or a periodic unit report now"),
+    "webmail": ("services.webmail.__main__", "run the webmail (or: webmail iplib add|remove|list)"),
 }
 
 

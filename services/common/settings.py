@@ -34,6 +34,7 @@ class PlatformSettings(BaseSettings):
         "", description="DNS server 'host:port' for MX, SPF, DKIM and DMARC lookups; empty: the system resolver."
     )
     local_hostname: str = Field("mail.govmail.local", description="Name this system gives itself in SMTP and headers.")
+    webmail_port: int = Field(8028, description="Webmail (user web UI and API); loopback HTTP, TLS at the Ingress in a cluster.")
 
     @cached_property
     def data(self) -> Path:

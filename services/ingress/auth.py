@@ -28,6 +28,16 @@ from services.lifecycle.passwords import DEFAULT_POLICY, PasswordPolicy, hash_pa
 
 logger = log.get(__name__)
 
+# Webmail submission tokens (R15): after a webmail login the webmail does not know the user's password,
+# so it stores a random token under this key (value: the username, expiring with the web session) and
+# authenticates to submission with AUTH PLAIN username + token. Every submission policy then applies to
+# webmail mail as to any client's. Tokens carry this prefix so a normal password never costs a lookup.
+SUBMIT_TOKEN_PREFIX = "wmtok."
+
+
+def submit_token_key(token: str) -> str:
+    return f"gm:submit-token:{token}"
+
 
 class SubmissionAuthenticator:
     """aiosmtpd `authenticator=`: returns a coroutine that the submission SMTP class awaits.
@@ -74,6 +84,8 @@ class SubmissionAuthenticator:
         if await self.guard.locked(username, ip):
             self.emit(username, ip, "blocked", mechanism, "locked")
             return AuthResult(success=False, handled=False)
+        if password.startswith(SUBMIT_TOKEN_PREFIX) and await self._token_matches(username, password):
+            return await self._token_login(username, ip, mechanism)
         account = await self.directory.account(username) if "@" in username else None
         stored = account.password_hash if account is not None and account.password_hash else self._decoy_hash
         matches = await asyncio.to_thread(verify_password, password, stored)
@@ -103,6 +115,23 @@ class SubmissionAuthenticator:
         if verdict == "lockout":
             self.emit(username, ip, "lockout", mechanism, "too_many_failures")
         return AuthResult(success=False, handled=False)
+
+    async def _token_matches(self, username: str, token: str) -> bool:
+        return await self.guard.redis.get(submit_token_key(token)) == username
+
+    async def _token_login(self, username: str, ip: str, mechanism: str) -> AuthResult:
+        """A webmail token: the webmail checked password and restrictions (R24) at its own login, against
+        the user's real IP; here the client is the webmail host, so only the account's state is checked.
+        A token that does not match falls through to the password check and counts as a failure there."""
+        account = await self.directory.account(username)
+        if account is None or account.status != "active":
+            verdict = await self.guard.failed(username, ip)
+            self.emit(username, ip, "failure", mechanism, "account_locked")
+            if verdict == "lockout":
+                self.emit(username, ip, "lockout", mechanism, "too_many_failures")
+            return AuthResult(success=False, handled=False)
+        self.emit(username, ip, "success", mechanism, "webmail_token")
+        return AuthResult(success=True, auth_data=username)
 
     def emit(self, username: str, ip: str, outcome: str, mechanism: str, reason: str = "") -> None:
         """Publish in the background: the SMTP reply must not wait for the broker."""

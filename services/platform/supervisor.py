@@ -31,9 +31,9 @@ from services.platform import infra
 
 # Start order does not matter (each waits for what it needs); stop order does: ingress first so
 # nothing new arrives, then the pipeline in flow order, so in-flight work can finish.
-SERVICES = ("lifecycle", "analytics", "scanner", "delivery", "ingress")
-STOP_ORDER = ("ingress", "scanner", "delivery", "lifecycle", "analytics")
-CONSUMERS = ("scanner", "delivery", "analytics")
+SERVICES = ("lifecycle", "analytics", "scanner", "delivery", "ingress", "webmail")
+STOP_ORDER = ("ingress", "scanner", "delivery", "lifecycle", "analytics", "webmail")
+CONSUMERS = ("scanner", "delivery", "analytics", "webmail")
 
 
 @dataclass
@@ -76,8 +76,13 @@ class Supervisor:
             GOVMAIL_ADMIN_PORT=str(p.admin_port),
             GOVMAIL_ANALYTICS_PORT=str(p.analytics_port),
             GOVMAIL_HEALTH_PORT_BASE=str(p.health_port_base),
+            GOVMAIL_WEBMAIL_PORT=str(p.webmail_port),
             PYTHONUNBUFFERED="1",
         )
+        if p.host in ("127.0.0.1", "::1", "localhost"):
+            # One machine, plain HTTP on loopback: a Secure cookie would never come back. In a cluster
+            # the Ingress ends TLS and the cookie stays Secure (the default).
+            env.setdefault("WEBMAIL_COOKIE_SECURE", "false")
         return env
 
     def write_pids(self) -> None:
@@ -220,6 +225,7 @@ class Supervisor:
             smtp=f"{p.host}:{p.smtp_port}",
             admin=f"http://{p.host}:{p.admin_port}",
             analytics=f"http://{p.host}:{p.analytics_port}",
+            webmail=f"http://{p.host}:{p.webmail_port}",
             data=str(self.data),
             seconds=f"{time.monotonic() - started:.1f}",
             spool_republished=republished,

@@ -1,0 +1,1 @@
+"""The webmail: the civil servant's web UI and API for reading, sending and following their mail."""
