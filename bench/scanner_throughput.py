@@ -16,10 +16,10 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 
 from services.scanner import config
-from services.scanner.checks.eicar import signature
 from services.scanner.checks.gtube import GTUBE
 from services.scanner.message import parse
 from services.scanner.pipeline import Pipeline
+from services.scanner.signatures import eicar_signature as signature
 
 PEOPLE = [("Nguyễn Văn Anh", "anhnv.tt"), ("Lê Minh Hiếu", "leminhhieu"), ("Đặng Thị Ưng", "dangthiung"),
           ("张伟", "zhangwei"), ("Trần Thị Bích Ngọc", "tranthibichngoc")]

@@ -109,7 +109,7 @@ TOPICS: dict[str, TopicSpec] = {
             partitions=1,
             retention_ms=365 * DAY_MS,
             description="Every administrator action (R27).",
-            producers=("lifecycle",),
+            producers=("lifecycle", "scanner"),
             consumers=("analytics",),
         ),
     ]

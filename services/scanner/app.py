@@ -18,10 +18,12 @@ from services.common.consumer import BreakerTripped, ConsumerRunner, DlqBreaker,
 from services.common.faust_app import make_app
 from services.common.settings import PlatformSettings
 from services.scanner import config as scanner_config
-from services.scanner.checks import bayes
+from services.scanner.archive import Limits
+from services.scanner.checks import bayes, clamav, virus
 from services.scanner.handler import ScanHandler
 from services.scanner.pipeline import Pipeline
 from services.scanner.settings import ScannerSettings
+from services.scanner.signatures import SignatureError
 
 logger = log.get(__name__)
 
@@ -35,6 +37,13 @@ def build(platform: PlatformSettings, settings: ScannerSettings) -> faust.App:
     pipeline = Pipeline(scanner_config.load(settings.config), budget=settings.check_timeout)
     # Loaded now, not on the first message, so that message's checks keep their whole time budget.
     bayes.load()
+    try:
+        virus.configure(Limits(max_depth=settings.archive_max_depth, max_total=settings.archive_max_total,
+                               max_ratio=settings.archive_max_ratio, max_members=settings.archive_max_files),
+                        settings.signatures)
+    except SignatureError as exc:
+        raise scanner_config.ConfigError(str(exc)) from exc
+    clamav.use(settings.clamd)
     app = make_app("scanner", platform, web_port=platform.health_port_base + 0)
     topic = app.topic(RECEIVED, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import uuid
+import zipfile
 from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.utils import format_datetime
 from pathlib import Path
 
-from schemas.events import MailInfo, MailReceived
+from schemas.events import BlobRef, MailInfo, MailReceived
 from services.common.blobstore import FileBlobStore
 
 SAMPLES = Path(__file__).with_name("samples")
@@ -33,6 +36,7 @@ def official_mail(subject: str = "Báo cáo tháng 11 — 关于年度报告的�
     m["To"] = Address("Lê Minh Hiếu", "leminhhieu", "tiengiang.gov.vn")
     m["Subject"] = subject
     m["Message-ID"] = f"<{uuid.uuid4()}@backan.gov.vn>"
+    m["Date"] = format_datetime(datetime.now(UTC))
     m.set_content("Kính gửi anh Lê Minh Hiếu,\nGửi anh báo cáo tháng 11 đính kèm.\n张伟 转发：关于年度报告的通知。\n")
     return m
 
@@ -56,24 +60,44 @@ def eicar_forwarded() -> bytes:
     return outer.as_bytes()
 
 
-def received_event(store: FileBlobStore, raw: bytes, subject: str = "Báo cáo tháng 11") -> MailReceived:
+def envelope(ref: BlobRef, size: int, subject: str = "Báo cáo tháng 11", listener: str = "mx",
+             received_at: datetime | None = None, mail_from: str = "anhnv.tt@backan.gov.vn") -> MailInfo:
+    """What ingress learnt about a message that came in on `listener` (submission: a local user sent it)."""
+    return MailInfo(
+        mail_from=mail_from,
+        rcpt_to=["leminhhieu@tiengiang.gov.vn"],
+        blob=ref,
+        size=size,
+        listener=listener,
+        client_ip="127.0.0.1",
+        client_helo="mail.backan.gov.vn",
+        authenticated_as=mail_from if listener == "submission" else None,
+        header_from="Nguyễn Văn Anh <anhnv.tt@backan.gov.vn>",
+        subject=subject,
+        sender_domain="backan.gov.vn",
+        direction="inbound" if listener == "mx" else "outbound",
+        received_at=received_at or datetime.now(UTC),
+    )
+
+
+def received_event(store: FileBlobStore, raw: bytes, subject: str = "Báo cáo tháng 11",
+                   listener: str = "mx") -> MailReceived:
     """The event ingress would publish after storing `raw`."""
     ref = store.put(raw)
-    return MailReceived(
-        producer="ingress",
-        message_id=uuid.uuid4().hex,
-        mail=MailInfo(
-            mail_from="anhnv.tt@backan.gov.vn",
-            rcpt_to=["leminhhieu@tiengiang.gov.vn"],
-            blob=ref,
-            size=len(raw),
-            listener="mx",
-            client_ip="127.0.0.1",
-            client_helo="mail.backan.gov.vn",
-            header_from="Nguyễn Văn Anh <anhnv.tt@backan.gov.vn>",
-            subject=subject,
-            sender_domain="backan.gov.vn",
-            direction="inbound",
-            received_at=datetime.now(UTC),
-        ),
-    )
+    return MailReceived(producer="ingress", message_id=uuid.uuid4().hex,
+                        mail=envelope(ref, len(raw), subject, listener))
+
+
+def zipped(*members: tuple[str, bytes]) -> bytes:
+    """A zip archive (deflated) of (name, bytes) members."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def with_attachment(data: bytes, filename: str, subject: str = "Hồ sơ đính kèm — 附件") -> bytes:
+    m = official_mail(subject)
+    m.add_attachment(data, maintype="application", subtype="octet-stream", filename=filename)
+    return m.as_bytes()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.scanner.check import Check
-from services.scanner.checks import bayes, eicar, gtube, mime
+from services.scanner.checks import bayes, clamav, classified, gtube, headers, html, mime, virus
 
 CHECKS: tuple[Check, ...] = (
     # Structure first: its findings explain any oddity the content checks meet later.
@@ -11,7 +11,17 @@ CHECKS: tuple[Check, ...] = (
     # Cheap exact-string tests next: they decide the verdict outright (forced reject), so their
     # result is in even if a costlier check after them times out.
     gtube.CHECK,
-    eicar.CHECK,
+    # Signatures, zip bombs and dangerous file types in every part and archive member: forced
+    # reject for a known virus, quarantine for what could not be scanned.
+    virus.CHECK,
+    # ClamAV beside our own signatures, when configured: a network round trip per part, and a
+    # clamd that is down shows as CHECK_ERROR_CLAMAV (quarantine), never as clean.
+    clamav.CHECK,
+    # Secrecy markings in mail local users send (R26): forced reject, bounced with the reason.
+    classified.CHECK,
+    # Header and HTML heuristics: cheap, each a small weight that only counts together with others.
+    headers.CHECK,
+    html.CHECK,
     # Statistics last: the costliest, and only a hint (it never forces an action).
     bayes.CHECK,
 )

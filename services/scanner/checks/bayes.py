@@ -15,7 +15,7 @@ from services.scanner.message import ParsedMail
 logger = log.get(__name__)
 
 # (lowest probability, symbol) for spam, (highest probability, symbol) for ham, strongest first.
-SPAM_BANDS = ((0.99, "BAYES_SPAM_99"), (0.90, "BAYES_SPAM_90"))
+SPAM_BANDS = ((0.99, "BAYES_SPAM_99"), (0.90, "BAYES_SPAM_90"), (0.70, "BAYES_SPAM_70"), (0.50, "BAYES_SPAM_50"))
 HAM_BANDS = ((0.01, "BAYES_HAM_01"), (0.10, "BAYES_HAM_10"))
 
 _lock = threading.Lock()
@@ -57,6 +57,8 @@ def load(path: Path | None = None) -> Model | None:
 
 
 def band(probability: float) -> str | None:
+    if probability == 0.5:  # no clues, or as many for ham as for spam: no opinion
+        return None
     for lowest, symbol in SPAM_BANDS:
         if probability >= lowest:
             return symbol

@@ -10,7 +10,7 @@ from email.utils import getaddresses, parseaddr
 from services.scanner.message import ParsedMail
 
 # Bump when tokens change: a model trained on other tokens would score nonsense.
-TOKENIZER_VERSION = 1
+TOKENIZER_VERSION = 2
 MAX_TOKEN_CHARS = 40
 MAX_TOKENS = 3000  # distinct tokens per message; a huge message must not cost more than a big one
 MAX_TEXT_CHARS = 200_000  # of each text part; spam words sit near the top
@@ -103,8 +103,32 @@ def header_tokens(mail: ParsedMail) -> list[str]:
             out.append(f"x-mailer:{mailer[0].lower()[:MAX_TOKEN_CHARS]}")
         message_id = str(message.get("message-id", ""))
         out.append(f"message-id:{message_id.rpartition('@')[2].strip('> ').lower()[:MAX_TOKEN_CHARS] or 'none'}")
+        out += structure_tokens(mail)
     except Exception:  # a header the policy cannot read: its absence is the token
         out.append("header:unreadable")
+    return out
+
+
+def structure_tokens(mail: ParsedMail) -> list[str]:
+    """How the message is built rather than what it says: which headers it has, how they are
+    written, its charsets and the shape of its Received chain. Bulk mailers leave their own marks."""
+    out: list[str] = []
+    received = 0
+    for name, value in mail.message.raw_items():  # type: ignore[union-attr]
+        lower = name.lower()
+        if lower == "received":
+            received += 1
+            continue
+        # Which headers there are, and the capitalisation the mailer wrote them with.
+        out.append(f"header:{name[:MAX_TOKEN_CHARS]}")
+        if lower in ("content-type", "content-transfer-encoding", "mime-version", "x-priority", "x-msmail-priority",
+                     "importance", "precedence", "x-mimeole"):
+            out.append(f"{lower}={' '.join(str(value).split())[:MAX_TOKEN_CHARS].lower()}")
+        elif lower == "to":
+            out.append(f"to-count:{min(str(value).count('@'), 5)}")
+    out.append(f"received-count:{min(received, 10)}")
+    for part in mail.parts:
+        out.append(f"part:{part.content_type}:{bool(part.filename)}")
     return out
 
 

@@ -97,3 +97,14 @@ def evaluate(model: Model, messages: Iterable[Labelled], threshold: float = 0.9)
         else:
             ham, fp = ham + 1, fp + flagged
     return Quality(spam, ham, tp, fp)
+
+
+def fold_of(name: str, folds: int) -> int:
+    """Which of `folds` cross-validation folds a corpus file belongs to, by its name alone (stable across runs)."""
+    return int(hashlib.sha256(f"fold:{name}".encode()).hexdigest()[:8], 16) % folds
+
+
+def corpus_messages(root: Path | None = None) -> list[Labelled]:
+    """Every message of both allowed groups, labelled."""
+    return [Labelled(name, raw, is_spam) for group, is_spam in ((SPAM_GROUP, True), (HAM_GROUP, False))
+            for name, raw in corpus.messages(group, root)]
