@@ -90,7 +90,10 @@ async def read_topic(bootstrap: str, topic: str, wanted: dict[str, object], key_
             while set(found) != set(wanted):
                 for records in (await consumer.getmany(timeout_ms=500)).values():
                     for r in records:
-                        key = key_of(r.value)
+                        try:
+                            key = key_of(r.value)
+                        except (ValueError, TypeError, AttributeError):  # other tests' garbage
+                            continue
                         if key in wanted:
                             found[key] = r.value
     finally:
