@@ -16,9 +16,10 @@ ATTRIBUTE = re.compile(r"""\b(color|bgcolor)\s*=\s*["']?([#\w]+)""", re.IGNORECA
 BODY_BG = re.compile(r"""<body\b[^>]*?(?:bgcolor\s*=\s*["']?([#\w]+)|background(?:-color)?\s*:\s*([#\w]+))""",
                      re.IGNORECASE)
 WORD = re.compile(r"\w+")
+LETTER = re.compile(r"\w")
 NAMED = {"white": "#ffffff", "black": "#000000", "red": "#ff0000", "blue": "#0000ff", "green": "#008000",
          "yellow": "#ffff00", "gray": "#808080", "grey": "#808080", "silver": "#c0c0c0"}
-MIN_HIDDEN_WORDS = 3  # fewer hidden words are layout (a spacer, a preheader), not stuffing
+MIN_HIDDEN_LETTERS = 8  # less hidden text is layout (a spacer, a preheader), not stuffing
 MIN_WORDS_TO_COMPARE = 20
 MAX_SHARED = 0.2  # text and HTML versions sharing less than this of their words say different things
 
@@ -64,7 +65,7 @@ def hidden_text(markup: str) -> list[str]:
     page_background = (page.group(1) or page.group(2)) if page else None
     reasons = []
     for tag, attributes, text in STYLED.findall(markup):
-        if tag.lower() == "body" or len(WORD.findall(text)) < MIN_HIDDEN_WORDS:
+        if tag.lower() == "body" or len(LETTER.findall(text)) < MIN_HIDDEN_LETTERS:
             continue
         reason = hidden_reason(declarations(attributes), page_background)
         if reason is not None:
