@@ -14,14 +14,15 @@ CHECKS: tuple[Check, ...] = (
     # Signatures, zip bombs and dangerous file types in every part and archive member: forced
     # reject for a known virus, quarantine for what could not be scanned.
     virus.CHECK,
-    # ClamAV beside our own signatures, when configured: a network round trip per part, and a
-    # clamd that is down shows as CHECK_ERROR_CLAMAV (quarantine), never as clean.
-    clamav.CHECK,
     # Secrecy markings in mail local users send (R26): forced reject, bounced with the reason.
     classified.CHECK,
     # Header and HTML heuristics: cheap, each a small weight that only counts together with others.
     headers.CHECK,
     html.CHECK,
-    # Statistics last: the costliest, and only a hint (it never forces an action).
+    # Statistics: the costliest computation, and only a hint (it never forces an action).
     bayes.CHECK,
+    # ClamAV beside our own signatures, when configured: a network round trip per part, so after
+    # every local check (they all run in one worker-thread hop before it); a clamd that is down
+    # shows as CHECK_ERROR_CLAMAV (quarantine), never as clean.
+    clamav.CHECK,
 )

@@ -24,8 +24,7 @@ def sent_by_local_user(mail: ParsedMail) -> bool:
 def run(mail: ParsedMail, found: Findings) -> None:
     if not sent_by_local_user(mail):
         return
-    subject = str(mail.message.get("subject", "")) if mail.message is not None else ""
-    for level, shape in markings.find(subject):
+    for level, shape in markings.find(mail.header("subject")):
         found.add(SYMBOL, f"{level} ({shape}) in the subject")
     for part in mail.parts:
         found.check_time()

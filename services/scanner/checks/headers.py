@@ -101,11 +101,7 @@ def run(mail: ParsedMail, found: Findings) -> None:
         headers.setdefault(name.lower(), []).append(str(value))
     check_dates(mail, headers, found)
     check_message_id(headers, found)
-    try:
-        subject = str(mail.message.get("subject", ""))
-    except Exception:  # a subject the policy cannot decode: its raw form still tells shouting
-        subject = headers.get("subject", [""])[0]
-    check_subject(headers, found, subject)
+    check_subject(headers, found, mail.header("subject"))
     check_recipients(headers, found)
 
 
