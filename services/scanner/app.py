@@ -1,4 +1,4 @@
-"""Wiring of the scanner service: a faust agent over mail.received.v1 feeding the scan handler."""
+"""Wiring of the scanner service: faust agents over mail.received.v1 (scan) and mail.feedback.v1 (keep reports)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 import os
 import sys
+from collections.abc import Awaitable, Callable
 
 import faust
 
-from schemas.registry import RECEIVED
+from schemas.registry import FEEDBACK, RECEIVED
 from services.common import logging as log
 from services.common import ready
 from services.common.blobstore import FileBlobStore
@@ -18,6 +19,7 @@ from services.common.consumer import BreakerTripped, ConsumerRunner, DlqBreaker,
 from services.common.faust_app import make_app
 from services.common.settings import PlatformSettings
 from services.scanner import config as scanner_config
+from services.scanner import feedback
 from services.scanner.archive import Limits
 from services.scanner.checks import bayes, clamav, virus
 from services.scanner.handler import ScanHandler
@@ -45,17 +47,16 @@ def build(platform: PlatformSettings, settings: ScannerSettings) -> faust.App:
         raise scanner_config.ConfigError(str(exc)) from exc
     clamav.use(settings.clamd)
     app = make_app("scanner", platform, web_port=platform.health_port_base + 0)
-    topic = app.topic(RECEIVED, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    blobs = FileBlobStore.from_uri(platform.blobs)
 
-    @app.agent(topic)
-    async def scan(stream: faust.StreamT) -> None:
+    async def consume(stream: faust.StreamT, name: str,
+                      handler_for: Callable[[KafkaPublisher], Callable[[Record], Awaitable[None]]]) -> None:
         # Built inside the agent so that every client binds to the worker's event loop.
-        publisher = KafkaPublisher(platform.bootstrap, "govmail-scanner", timeout=settings.publish_timeout)
+        publisher = KafkaPublisher(platform.bootstrap, f"govmail-{name}", timeout=settings.publish_timeout)
         await publisher.start()
-        handler = ScanHandler(FileBlobStore.from_uri(platform.blobs), publisher, pipeline)
         breaker = DlqBreaker(settings.breaker_window, settings.breaker_max_share, settings.breaker_min_count)
-        runner = ConsumerRunner("scanner", publisher, handler, breaker=breaker, max_backoff=settings.max_backoff)
-        logger.info("scanner_started", scanner_version=pipeline.version, check_timeout=settings.check_timeout)
+        runner = ConsumerRunner(name, publisher, handler_for(publisher), breaker=breaker,
+                                max_backoff=settings.max_backoff)
         try:
             async for event in stream.events():
                 message = event.message
@@ -77,5 +78,23 @@ def build(platform: PlatformSettings, settings: ScannerSettings) -> faust.App:
                     os._exit(EXIT_BREAKER)
         finally:
             await publisher.stop()
+
+    received = app.topic(RECEIVED, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    reports = app.topic(FEEDBACK, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+    @app.agent(received)
+    async def scan(stream: faust.StreamT) -> None:
+        logger.info("scanner_started", scanner_version=pipeline.version, check_timeout=settings.check_timeout)
+        await consume(stream, "scanner", lambda publisher: ScanHandler(blobs, publisher, pipeline))
+
+    @app.agent(reports)
+    async def keep_feedback(stream: faust.StreamT) -> None:
+        store = feedback.FeedbackStore(feedback.default_dir())
+        await consume(stream, "scanner", lambda publisher: feedback.FeedbackHandler(blobs, store))
+
+    @app.timer(interval=settings.model_refresh)
+    async def newest_model() -> None:
+        # `govmail scanner train` writes a new versioned file; pick it up without a restart.
+        await asyncio.to_thread(bayes.refresh)
 
     return app

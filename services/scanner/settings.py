@@ -45,3 +45,6 @@ class ScannerSettings(BaseSettings):
         200.0, gt=1, description="Compression ratio of one member (over 1 MiB uncompressed) that raises ARCHIVE_RATIO."
     )
     archive_max_files: int = Field(1000, ge=1, description="Files in one archive before ARCHIVE_TOO_MANY_FILES.")
+    model_refresh: float = Field(
+        60.0, gt=0, description="Seconds between looks for a newer Bayes model written by `govmail scanner train`."
+    )

@@ -173,12 +173,14 @@ def test_train_command_on_feedback_and_a_tiny_corpus(tmp_path: Path, platform_en
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert '"event": "bayes_model_written"' in result.stderr
-    default = Path(env["GOVMAIL_DATA_DIR"]) / "scanner" / "bayes-model.json.gz"
+    (default,) = (Path(env["GOVMAIL_DATA_DIR"]) / "scanner" / "models").glob("bayes-*.json.gz")
     model = Model.load(default)
+    assert default.name == f"bayes-{model.metadata['version']}.json.gz"
     held_out = sum(not training.in_training_split(f"{i:05d}") for i in range(10))
     assert (model.spam, model.ham) == (6 + 10 - held_out, 6 + 10 - held_out)
     assert model.metadata["corpus_groups"] == ["spam-1", "easy-ham-1"]
     assert model.metadata["feedback"] == [str(feedback)]
+    assert model.metadata["feedback_sizes"] == {"spam": 6, "ham": 6}
     assert model.metadata["trained_at"]
 
     out = tmp_path / "feedback-only.json.gz"
