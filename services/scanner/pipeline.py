@@ -65,7 +65,7 @@ class Batch:
     lock: threading.Lock = field(default_factory=threading.Lock)
     outcomes: list[Outcome] = field(default_factory=list)
     current: Findings | None = None
-    started: float = 0.0
+    started: float = field(default_factory=time.perf_counter)  # of the check in progress (at first: the batch)
     abandoned: bool = False
 
     def work(self) -> None:
