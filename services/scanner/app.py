@@ -49,12 +49,14 @@ def build(platform: PlatformSettings, settings: ScannerSettings) -> faust.App:
     app = make_app("scanner", platform, web_port=platform.health_port_base + 0)
     blobs = FileBlobStore.from_uri(platform.blobs)
 
-    async def consume(stream: faust.StreamT, name: str,
+    def new_breaker() -> DlqBreaker:
+        return DlqBreaker(settings.breaker_window, settings.breaker_max_share, settings.breaker_min_count)
+
+    async def consume(stream: faust.StreamT, name: str, breaker: DlqBreaker,
                       handler_for: Callable[[KafkaPublisher], Callable[[Record], Awaitable[None]]]) -> None:
         # Built inside the agent so that every client binds to the worker's event loop.
         publisher = KafkaPublisher(platform.bootstrap, f"govmail-{name}", timeout=settings.publish_timeout)
         await publisher.start()
-        breaker = DlqBreaker(settings.breaker_window, settings.breaker_max_share, settings.breaker_min_count)
         runner = ConsumerRunner(name, publisher, handler_for(publisher), breaker=breaker,
                                 max_backoff=settings.max_backoff)
         try:
@@ -82,15 +84,20 @@ def build(platform: PlatformSettings, settings: ScannerSettings) -> faust.App:
     received = app.topic(RECEIVED, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     reports = app.topic(FEEDBACK, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
-    @app.agent(received)
+    # One breaker per topic, shared by the agent's concurrent actors: it judges the process's input.
+    scan_breaker, feedback_breaker = new_breaker(), new_breaker()
+
+    # Several messages in flight: while one waits for the broker's ack of its verdict (or for
+    # clamd), another is scanned. faust commits an offset only once every record before it is done.
+    @app.agent(received, concurrency=settings.concurrency)
     async def scan(stream: faust.StreamT) -> None:
         logger.info("scanner_started", scanner_version=pipeline.version, check_timeout=settings.check_timeout)
-        await consume(stream, "scanner", lambda publisher: ScanHandler(blobs, publisher, pipeline))
+        await consume(stream, "scanner", scan_breaker, lambda publisher: ScanHandler(blobs, publisher, pipeline))
 
     @app.agent(reports)
     async def keep_feedback(stream: faust.StreamT) -> None:
         store = feedback.FeedbackStore(feedback.default_dir())
-        await consume(stream, "scanner", lambda publisher: feedback.FeedbackHandler(blobs, store))
+        await consume(stream, "scanner", feedback_breaker, lambda publisher: feedback.FeedbackHandler(blobs, store))
 
     @app.timer(interval=settings.model_refresh)
     async def newest_model() -> None:

@@ -48,3 +48,7 @@ class ScannerSettings(BaseSettings):
     model_refresh: float = Field(
         60.0, gt=0, description="Seconds between looks for a newer Bayes model written by `govmail scanner train`."
     )
+    concurrency: int = Field(
+        4, ge=1, description="Messages one scanner process works on at once (the CPU work is shared, the waits "
+        "for the broker and clamd overlap)."
+    )
