@@ -52,6 +52,12 @@ async def test_date_is_measured_against_arrival(pipeline: Pipeline, date: str | 
     assert set(names(verdict)) == expected
 
 
+async def test_an_arrival_time_without_a_zone_counts_as_utc(pipeline: Pipeline) -> None:
+    raw = mail(STANDARD + "Date: Mon, 17 Mar 2025 09:00:00 +0700\r\n")
+    verdict = await pipeline.scan(raw, envelope(REF, len(raw), received_at=ARRIVED.replace(tzinfo=None)))
+    assert set(names(verdict)) == {"HDR_DATE_FUTURE"}
+
+
 async def test_message_id_received_chain_subject_and_recipients(pipeline: Pipeline) -> None:
     raw = mail("To: undisclosed-recipients:;\r\nSubject: =?utf-8?b?S0hVWeG6vk4gTcODSSBD4buwQyBT4buQQyAkJCQ=?=\r\n"
                "Message-ID: khong-co-dau-ngoac\r\nDate: Fri, 14 Mar 2025 08:55:00 +0700\r\n"

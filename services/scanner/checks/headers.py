@@ -39,6 +39,8 @@ def check_dates(mail: ParsedMail, headers: dict[str, list[str]], found: Findings
     # When this message arrived: ingress's own time, else the newest hop's; a message scanned on
     # its own without Received headers has no arrival to measure its Date against.
     arrived = mail.envelope.received_at if mail.envelope is not None else next((d for d in hops if d), None)
+    if arrived is not None and arrived.tzinfo is None:  # an event written without a zone means UTC
+        arrived = arrived.replace(tzinfo=UTC)
     dates = headers.get("date", [])
     if not dates:
         found.add("HDR_DATE_MISSING")
