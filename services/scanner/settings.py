@@ -52,3 +52,7 @@ class ScannerSettings(BaseSettings):
         4, ge=1, description="Messages one scanner process works on at once (the CPU work is shared, the waits "
         "for the broker and clamd overlap)."
     )
+    commit_every: int = Field(
+        200, ge=1, description="Records between offset commits (besides the commit every second); a crash "
+        "rescans at most this many, harmlessly (verdict event ids are derived from the input)."
+    )
