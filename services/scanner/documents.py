@@ -12,7 +12,10 @@ from services.scanner.archive import is_zip
 from services.scanner.message import Part
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024  # a document bigger than this uncompressed is not read as text
-MAX_PDF_PAGES = 50
+# A secrecy marking is stamped on a document's first page (GB/T 9704 puts 密级 at the top left of
+# page one; Vietnamese stamps go on the first page too), and extracting every page of a long report
+# would overrun the check's time budget: the first pages are read.
+MAX_PDF_PAGES = 3
 BLOCK_END = re.compile(r"<\s*(?:br\b[^>]*|/\s*(?:p|div|tr|li|h[1-6]|table|center|blockquote|pre|title))\s*>",
                        re.IGNORECASE)
 SCRIPT_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
