@@ -222,6 +222,20 @@ class AdminAudit(Envelope):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class MailFeedback(Envelope):
+    """A user says a message was misjudged: spam that got through, or good mail marked as spam.
+
+    The scanner keeps the message under its data dir and `govmail scanner train` learns from it.
+    """
+
+    blob: BlobRef = Field(description="The message as the user saw it, in the blob store.")
+    label: Literal["spam", "ham"] = Field(description="What the message really is, according to the reporter.")
+    reporter: str = Field(description="Address of the account that reported it.")
+    header_message_id: str = Field("", description="RFC5322.Message-ID of the reported message, if it has one.")
+    mailbox: str = Field("", description="Mailbox the message was in when reported (the reporter's or a delegated one).")
+    note: str = Field("", description="What the reporter wrote about it, if anything.")
+
+
 class DeadLetter(Envelope):
     """An input a consumer could not process, kept with the reason instead of being dropped."""
 

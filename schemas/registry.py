@@ -109,8 +109,18 @@ TOPICS: dict[str, TopicSpec] = {
             partitions=1,
             retention_ms=365 * DAY_MS,
             description="Every administrator action (R27).",
-            producers=("lifecycle",),
+            producers=("lifecycle", "scanner"),
             consumers=("analytics",),
+        ),
+        TopicSpec(
+            "mail.feedback.v1",
+            events.MailFeedback,
+            key="reporter",
+            partitions=1,
+            retention_ms=30 * DAY_MS,
+            description="Users' spam / not-spam reports; the scanner keeps them to train its classifier.",
+            producers=("webmail",),
+            consumers=("scanner",),
         ),
     ]
 }
@@ -140,3 +150,4 @@ ACTIVITY = "mailbox.activity.v1"
 ACCOUNTS = "account.events.v1"
 AUTH = "auth.events.v1"
 AUDIT = "admin.audit.v1"
+FEEDBACK = "mail.feedback.v1"

@@ -1,4 +1,4 @@
-"""Wiring of the scanner service: a faust agent over mail.received.v1 feeding the scan handler."""
+"""Wiring of the scanner service: faust agents over mail.received.v1 (scan) and mail.feedback.v1 (keep reports)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 import os
 import sys
+from collections.abc import Awaitable, Callable
 
 import faust
 
-from schemas.registry import RECEIVED
+from schemas.registry import FEEDBACK, RECEIVED
 from services.common import logging as log
 from services.common import ready
 from services.common.blobstore import FileBlobStore
@@ -18,11 +19,13 @@ from services.common.consumer import BreakerTripped, ConsumerRunner, DlqBreaker,
 from services.common.faust_app import make_app
 from services.common.settings import PlatformSettings
 from services.scanner import config as scanner_config
-from services.scanner import context
-from services.scanner.checks import bayes
+from services.scanner import context, feedback
+from services.scanner.archive import Limits
+from services.scanner.checks import bayes, clamav, virus
 from services.scanner.handler import ScanHandler
 from services.scanner.pipeline import Pipeline
 from services.scanner.settings import ScannerSettings
+from services.scanner.signatures import SignatureError
 
 logger = log.get(__name__)
 
@@ -42,18 +45,30 @@ def build(platform: PlatformSettings, settings: ScannerSettings) -> faust.App:
     listed = scan_context.phishing.current()
     logger.info("phishing_list_loaded", path=str(scan_context.phishing.path), entries=len(listed),
                 skipped=scan_context.phishing.skipped[:5])
+    try:
+        virus.configure(Limits(max_depth=settings.archive_max_depth, max_total=settings.archive_max_total,
+                               max_ratio=settings.archive_max_ratio, max_members=settings.archive_max_files),
+                        settings.signatures)
+    except SignatureError as exc:
+        raise scanner_config.ConfigError(str(exc)) from exc
+    clamav.use(settings.clamd)
     app = make_app("scanner", platform, web_port=platform.health_port_base + 0)
-    topic = app.topic(RECEIVED, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    # Commit offsets once a second (broker_commit_interval) rather than after every record: at
+    # hundreds of messages a second the commits cost more than the scans. What a crash leaves
+    # uncommitted is scanned again, and the derived event ids make that harmless downstream.
+    app.conf.broker_commit_every = settings.commit_every
+    blobs = FileBlobStore.from_uri(platform.blobs)
 
-    @app.agent(topic)
-    async def scan(stream: faust.StreamT) -> None:
+    def new_breaker() -> DlqBreaker:
+        return DlqBreaker(settings.breaker_window, settings.breaker_max_share, settings.breaker_min_count)
+
+    async def consume(stream: faust.StreamT, name: str, breaker: DlqBreaker,
+                      handler_for: Callable[[KafkaPublisher], Callable[[Record], Awaitable[None]]]) -> None:
         # Built inside the agent so that every client binds to the worker's event loop.
-        publisher = KafkaPublisher(platform.bootstrap, "govmail-scanner", timeout=settings.publish_timeout)
+        publisher = KafkaPublisher(platform.bootstrap, f"govmail-{name}", timeout=settings.publish_timeout)
         await publisher.start()
-        handler = ScanHandler(FileBlobStore.from_uri(platform.blobs), publisher, pipeline)
-        breaker = DlqBreaker(settings.breaker_window, settings.breaker_max_share, settings.breaker_min_count)
-        runner = ConsumerRunner("scanner", publisher, handler, breaker=breaker, max_backoff=settings.max_backoff)
-        logger.info("scanner_started", scanner_version=pipeline.version, check_timeout=settings.check_timeout)
+        runner = ConsumerRunner(name, publisher, handler_for(publisher), breaker=breaker,
+                                max_backoff=settings.max_backoff)
         try:
             async for event in stream.events():
                 message = event.message
@@ -75,5 +90,28 @@ def build(platform: PlatformSettings, settings: ScannerSettings) -> faust.App:
                     os._exit(EXIT_BREAKER)
         finally:
             await publisher.stop()
+
+    received = app.topic(RECEIVED, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    reports = app.topic(FEEDBACK, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+    # One breaker per topic, shared by the agent's concurrent actors: it judges the process's input.
+    scan_breaker, feedback_breaker = new_breaker(), new_breaker()
+
+    # Several messages in flight: while one waits for the broker's ack of its verdict (or for
+    # clamd), another is scanned. faust commits an offset only once every record before it is done.
+    @app.agent(received, concurrency=settings.concurrency)
+    async def scan(stream: faust.StreamT) -> None:
+        logger.info("scanner_started", scanner_version=pipeline.version, check_timeout=settings.check_timeout)
+        await consume(stream, "scanner", scan_breaker, lambda publisher: ScanHandler(blobs, publisher, pipeline))
+
+    @app.agent(reports)
+    async def keep_feedback(stream: faust.StreamT) -> None:
+        store = feedback.FeedbackStore(feedback.default_dir())
+        await consume(stream, "scanner", feedback_breaker, lambda publisher: feedback.FeedbackHandler(blobs, store))
+
+    @app.timer(interval=settings.model_refresh)
+    async def newest_model() -> None:
+        # `govmail scanner train` writes a new versioned file; pick it up without a restart.
+        await asyncio.to_thread(bayes.refresh)
 
     return app

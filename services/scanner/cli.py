@@ -10,7 +10,7 @@ from pathlib import Path
 from services.common import logging as log
 from services.common.settings import PlatformSettings
 from services.common.worker import run_worker
-from services.scanner import context, corpus
+from services.scanner import context, corpus, feedback
 from services.scanner.app import build
 from services.scanner.classifier import training
 from services.scanner.config import ConfigError
@@ -27,9 +27,13 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="consume mail.received.v1 and publish verdicts (the default)")
     train = sub.add_parser("train", help="train the spam classifier and write its model file")
     train.add_argument("--out", type=Path, default=None,
-                       help=f"model file (default ${training.MODEL_ENV}, else <data dir>/scanner/bayes-model.json.gz)")
+                       help="model file (default: a new <data dir>/scanner/models/bayes-<version>.json.gz, "
+                       "the newest of which the scanner loads)")
     train.add_argument("--feedback", type=Path, action="append", default=[], metavar="DIR",
-                       help="a province's corrections, DIR/spam/*.eml and DIR/ham/*.eml (repeatable)")
+                       help="more corrections, DIR/spam/*.eml and DIR/ham/*.eml (repeatable); the users' reports the "
+                       "scanner kept under <data dir>/scanner/feedback are always included")
+    train.add_argument("--no-reports", action="store_true",
+                       help="leave out the users' reports kept under <data dir>/scanner/feedback")
     train.add_argument("--corpus", default=None, metavar="DIR|none",
                        help="root of the SpamAssassin groups (default $GOVMAIL_CORPUS_DIR or .cache/spam-assassin); "
                        "'none' trains on feedback alone")
@@ -66,7 +70,8 @@ def phishing_list(args: argparse.Namespace) -> int:
 def train(args: argparse.Namespace) -> int:
     platform = PlatformSettings()
     logger = log.configure("scanner", platform.log_level)
-    out = args.out or training.default_model_path()
+    version = training.new_version()
+    out = args.out or training.model_path(version)
     sources: list = []
     groups: list[str] = []
     if args.corpus != "none":
@@ -81,11 +86,19 @@ def train(args: argparse.Namespace) -> int:
         if not folder.is_dir():
             logger.error("feedback_missing", path=str(folder))
             return EXIT_USAGE
+    folders = list(args.feedback)
+    reports = feedback.default_dir()
+    if not args.no_reports and reports.is_dir() and reports not in folders:
+        folders.append(reports)
+    counts = {"spam": 0, "ham": 0}
+    for folder in folders:
+        for label, n in feedback.FeedbackStore(folder).counts().items():
+            counts[label] += n
         sources.append(training.feedback(folder))
     metadata = {"corpus_groups": groups, "split": "all" if args.all else f"sha256(name) % 100 < {training.TRAIN_PERCENT}",
-                "feedback": [str(f) for f in args.feedback]}
+                "feedback": [str(f) for f in folders], "feedback_sizes": counts}
     try:
-        model = training.train(itertools.chain(*sources), metadata)
+        model = training.train(itertools.chain(*sources), metadata, version)
     except corpus.CorpusMissing as exc:
         logger.error("corpus_missing", error=str(exc))
         return EXIT_USAGE
@@ -93,7 +106,8 @@ def train(args: argparse.Namespace) -> int:
         logger.error("training_set_one_sided", spam=model.spam, ham=model.ham)
         return EXIT_USAGE
     model.save(out)
-    logger.info("bayes_model_written", path=str(out), spam=model.spam, ham=model.ham, tokens=len(model.counts),
+    logger.info("bayes_model_written", path=str(out), version=version, spam=model.spam, ham=model.ham,
+                tokens=len(model.counts), feedback_spam=counts["spam"], feedback_ham=counts["ham"],
                 content_hash=model.content_hash())
     return 0
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from schemas.events import MailReceived, MailScanned, derived_event_id
-from schemas.registry import SCANNED
+from schemas.events import AdminAudit, MailReceived, MailScanned, Verdict, derived_event_id
+from schemas.registry import AUDIT, SCANNED
 from services.common import logging as log
 from services.common.blobstore import BlobStore
 from services.common.bus import Publisher
 from services.common.consumer import PermanentError, Record, read_blob
+from services.scanner.checks.classified import SYMBOL as CLASSIFIED
 from services.scanner.pipeline import Pipeline
 
 logger = log.get(__name__)
@@ -36,6 +37,10 @@ class ScanHandler:
             mail=received.mail,
             verdict=verdict,
         )
+        classified = next((s for s in verdict.symbols if s.name == CLASSIFIED), None)
+        if classified is not None:
+            # Audited before the verdict goes out: a retry publishes the same event id again.
+            await self.publisher.publish(AUDIT, classified_audit(received, verdict, classified.options))
         await self.publisher.publish(SCANNED, scanned)
         logger.info(
             "mail_scanned",
@@ -48,3 +53,23 @@ class ScanHandler:
             score=verdict.score,
             symbols=[s.name for s in verdict.symbols],
         )
+
+
+def classified_audit(received: MailReceived, verdict: Verdict, markings: list[str]) -> AdminAudit:
+    """The audit record of a message refused for a secrecy marking (R26): who sent what, marked how."""
+    return AdminAudit(
+        event_id=derived_event_id("audit-classified", received.event_id),
+        producer="scanner",
+        trace_id=received.trace_id,
+        message_id=received.message_id,
+        admin="scanner",
+        action="classified_rejected",
+        target=received.mail.mail_from,
+        details={
+            "message_id": received.message_id,
+            "header_message_id": received.mail.header_message_id,
+            "subject": received.mail.subject,
+            "markings": markings,
+            "verdict_action": verdict.action,
+        },
+    )

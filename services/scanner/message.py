@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import codecs
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
@@ -40,9 +40,23 @@ class ParsedMail:
     # None when a message is scanned on its own (tests, benchmarks, training).
     envelope: MailInfo | None = None
 
+    # Decoded header values, filled on first use: several checks read the same headers, and the
+    # email package parses a header anew on every access.
+    _decoded: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
     @property
     def text_parts(self) -> list[Part]:
         return [p for p in self.parts if p.text is not None]
+
+    def header(self, name: str) -> str:
+        """The first `name` header, decoded (RFC 2047); "" when absent or undecodable."""
+        key = name.lower()
+        if key not in self._decoded:
+            try:
+                self._decoded[key] = str(self.message.get(key, "")) if self.message is not None else ""
+            except Exception:  # a header the policy cannot make sense of reads as absent
+                self._decoded[key] = ""
+        return self._decoded[key]
 
 
 def decode_text(data: bytes, charset: str | None, index: int, defects: list[str]) -> str:
@@ -63,7 +77,8 @@ def leaf(index: int, node: Message, defects: list[str]) -> Part:
         data = b""
     # A multipart whose boundary never shows up stays one unsplit body: read it as text so that
     # breaking the structure on purpose does not hide what is inside from the checks.
-    readable = node.get_content_maintype() in ("text", "multipart")
+    # (From ctype: the email package parses Content-Type again on every get_content_* call.)
+    readable = ctype.partition("/")[0] in ("text", "multipart")
     text = decode_text(data, node.get_content_charset(), index, defects) if readable else None
     filename = node.get_filename() or ""
     return Part(index=index, content_type=ctype, filename=str(filename), data=data, text=text)

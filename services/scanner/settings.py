@@ -49,3 +49,31 @@ class ScannerSettings(BaseSettings):
         description="The province's phishing list (one URL expression or sha256:HEX a line; "
         "`govmail scanner phishing add`). Unset: <data dir>/scanner/phishing.list.",
     )
+    clamd: str | None = Field(
+        None,
+        description="ClamAV daemon to send every decoded part to over INSTREAM: host:port or a Unix socket path. "
+        "Unset: only the built-in signatures run (logged once at start).",
+    )
+    signatures: Path | None = Field(
+        None, description="Operator's virus signature file (TOML, same form as services/scanner/data/signatures.toml), "
+        "read beside the shipped one.",
+    )
+    archive_max_depth: int = Field(3, ge=1, description="Zip archives nested deeper than this raise ARCHIVE_TOO_DEEP.")
+    archive_max_total: int = Field(
+        100 * 1024 * 1024, ge=1, description="Uncompressed bytes read out of one message's archives before ARCHIVE_TOO_BIG."
+    )
+    archive_max_ratio: float = Field(
+        200.0, gt=1, description="Compression ratio of one member (over 1 MiB uncompressed) that raises ARCHIVE_RATIO."
+    )
+    archive_max_files: int = Field(1000, ge=1, description="Files in one archive before ARCHIVE_TOO_MANY_FILES.")
+    model_refresh: float = Field(
+        60.0, gt=0, description="Seconds between looks for a newer Bayes model written by `govmail scanner train`."
+    )
+    concurrency: int = Field(
+        4, ge=1, description="Messages one scanner process works on at once (the CPU work is shared, the waits "
+        "for the broker and clamd overlap)."
+    )
+    commit_every: int = Field(
+        200, ge=1, description="Records between offset commits (besides the commit every second); a crash "
+        "rescans at most this many, harmlessly (verdict event ids are derived from the input)."
+    )

@@ -36,13 +36,16 @@ def mail(i: int, spam: bool) -> bytes:
         m["From"] = Address("Khuyến Mãi Shop", f"deal{i}", "khuyenmai-sieure.biz")
         m["Subject"] = ["Khuyến mãi lớn", "恭喜您中奖了", "Trúng thưởng hôm nay"][i % 3]
         lines = SPAM_LINES[i % 4:] + SPAM_LINES[:i % 4]
-        m.set_content(f"<html><body><p>{'</p><p>'.join(lines)}</p><a href='http://khuyenmai-sieure.biz/nhan-qua'>"
+        m.set_content("\n".join(lines))
+        m.add_alternative(f"<html><body><p>{'</p><p>'.join(lines)}</p><a href='http://khuyenmai-sieure.biz/nhan-qua'>"
                       "Nhấn vào đây</a></body></html>", subtype="html")
     else:
         m["From"] = Address(["Nguyễn Văn Anh", "张伟", "Lê Minh Hiếu"][i % 3], f"can-bo{i}", "backan.gov.vn")
         m["Subject"] = ["Báo cáo tháng 11 — 关于年度报告的通知", "Giấy mời họp", "Công văn số 123/STTTT-VP"][i % 3]
         m.set_content("\n".join(HAM_LINES[i % 4:] + HAM_LINES[:i % 4]))
     m["To"] = Address("Lê Minh Hiếu", "leminhhieu", "tiengiang.gov.vn")
+    m["Date"] = "Thu, 28 Nov 2024 09:15:00 +0700"
+    m["Message-ID"] = f"<{'spam' if spam else 'ham'}-{i}@tiengiang.gov.vn>"
     return m.as_bytes()
 
 
@@ -136,8 +139,8 @@ async def test_check_bands_and_weights_in_the_pipeline() -> None:
     # Alone, the strongest spam band marks the message as spam but does not quarantine or reject it.
     assert spam.action == "add_header"
     assert "BAYES_HAM_01" in {s.name for s in ham.symbols} and ham.action == "accept"
-    assert [bayes_check.band(p) for p in (0.995, 0.95, 0.5, 0.05, 0.005)] == [
-        "BAYES_SPAM_99", "BAYES_SPAM_90", None, "BAYES_HAM_10", "BAYES_HAM_01"]
+    assert [bayes_check.band(p) for p in (0.995, 0.95, 0.8, 0.6, 0.5, 0.3, 0.05, 0.005)] == [
+        "BAYES_SPAM_99", "BAYES_SPAM_90", "BAYES_SPAM_70", "BAYES_SPAM_50", None, None, "BAYES_HAM_10", "BAYES_HAM_01"]
 
 
 async def test_missing_or_unusable_model_adds_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -170,12 +173,14 @@ def test_train_command_on_feedback_and_a_tiny_corpus(tmp_path: Path, platform_en
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert '"event": "bayes_model_written"' in result.stderr
-    default = Path(env["GOVMAIL_DATA_DIR"]) / "scanner" / "bayes-model.json.gz"
+    (default,) = (Path(env["GOVMAIL_DATA_DIR"]) / "scanner" / "models").glob("bayes-*.json.gz")
     model = Model.load(default)
+    assert default.name == f"bayes-{model.metadata['version']}.json.gz"
     held_out = sum(not training.in_training_split(f"{i:05d}") for i in range(10))
     assert (model.spam, model.ham) == (6 + 10 - held_out, 6 + 10 - held_out)
     assert model.metadata["corpus_groups"] == ["spam-1", "easy-ham-1"]
     assert model.metadata["feedback"] == [str(feedback)]
+    assert model.metadata["feedback_sizes"] == {"spam": 6, "ham": 6}
     assert model.metadata["trained_at"]
 
     out = tmp_path / "feedback-only.json.gz"
@@ -190,7 +195,8 @@ def test_train_command_on_feedback_and_a_tiny_corpus(tmp_path: Path, platform_en
 
 def test_on_the_allowed_corpus_the_held_out_fifth_is_classified_well() -> None:
     model = training.train(training.corpus_split())
-    quality = training.evaluate(model, training.corpus_split(held_out=True))
+    # 0.70 is the lowest band that marks a message as spam on its own (BAYES_SPAM_70, add_header).
+    quality = training.evaluate(model, training.corpus_split(held_out=True), threshold=0.7)
     assert quality.spam > 80 and quality.ham > 400
-    assert quality.recall >= 0.9, quality
-    assert quality.false_positive_rate <= 0.02, quality
+    assert quality.recall >= 0.93, quality
+    assert quality.false_positive_rate <= 0.005, quality

@@ -36,17 +36,17 @@ def test_shipped_thresholds_and_forced_actions() -> None:
     assert shipped.actions.action_for(shipped.actions.reject) == "reject"
     assert shipped.rule("VIRUS_EICAR").action == "reject"
     assert shipped.rule("SPAM_GTUBE").action == "reject"
-    assert shipped.rule("CHECK_TIMEOUT_EICAR").action == "quarantine"
+    assert shipped.rule("CHECK_TIMEOUT_VIRUS").action == "quarantine"
 
 
 def test_wildcard_rules_prefer_the_longest_prefix(tmp_path: Path) -> None:
     cfg = config.load(write(tmp_path, """
-[symbols."CHECK_ERROR_EICAR*"]
+[symbols."CHECK_ERROR_VIRUS*"]
 group = "virus"
 score = 15.0
 description = "The virus check failed: treat as a likely virus."
 """))
-    assert cfg.rule("CHECK_ERROR_EICAR").group == "virus"
+    assert cfg.rule("CHECK_ERROR_VIRUS").group == "virus"
     assert cfg.rule("CHECK_ERROR_GTUBE").group == "check"
     assert cfg.rule("NOT_DESCRIBED") is None
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 from services.scanner.check import Check
 from services.scanner.checks import (
     bayes,
-    eicar,
+    clamav,
+    classified,
     gtube,
+    headers,
     homograph,
+    html,
     impersonation,
     links,
     mime,
     phishing,
     sender_auth,
+    virus,
 )
 
 CHECKS: tuple[Check, ...] = (
@@ -24,7 +28,11 @@ CHECKS: tuple[Check, ...] = (
     # Cheap exact-string tests next: they decide the verdict outright (forced reject), so their
     # result is in even if a costlier check after them times out.
     gtube.CHECK,
-    eicar.CHECK,
+    # Signatures, zip bombs and dangerous file types in every part and archive member: forced
+    # reject for a known virus, quarantine for what could not be scanned.
+    virus.CHECK,
+    # Secrecy markings in mail local users send (R26): forced reject, bounced with the reason.
+    classified.CHECK,
     # Phishing after the exact-string tests: links and names are read once the message is known
     # not to be a test signature. The province's list first (a confirmed hit quarantines), then
     # the heuristics that mark links and senders for the webmail to warn about.
@@ -32,6 +40,13 @@ CHECKS: tuple[Check, ...] = (
     links.CHECK,
     homograph.CHECK,
     impersonation.CHECK,
-    # Statistics last: the costliest, and only a hint (it never forces an action).
+    # Header and HTML heuristics: cheap, each a small weight that only counts together with others.
+    headers.CHECK,
+    html.CHECK,
+    # Statistics: the costliest computation, and only a hint (it never forces an action).
     bayes.CHECK,
+    # ClamAV beside our own signatures, when configured: a network round trip per part, so after
+    # every local check (they all run in one worker-thread hop before it); a clamd that is down
+    # shows as CHECK_ERROR_CLAMAV (quarantine), never as clean.
+    clamav.CHECK,
 )

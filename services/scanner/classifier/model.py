@@ -44,7 +44,12 @@ class Model:
     counts: dict[str, list[int]] = field(default_factory=dict)  # token → [spam messages, ham messages]
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    # token → probability, for the tokens far enough from 0.5 to vote; computed on first score
+    # after learning, since scoring looks up a thousand tokens per message.
+    _voters: dict[str, float] | None = field(default=None, repr=False, compare=False)
+
     def learn(self, token_set: Iterable[str], is_spam: bool) -> None:
+        self._voters = None
         column = 0 if is_spam else 1
         for token in token_set:
             self.counts.setdefault(token, [0, 0])[column] += 1
@@ -66,11 +71,15 @@ class Model:
 
     def score(self, token_set: Iterable[str]) -> tuple[float, list[str]]:
         """Spam probability in [0, 1] (0.5: no opinion) and the tokens that weighed most."""
-        clues: list[tuple[float, float, str]] = []
-        for token in token_set:
-            f = self.token_probability(token)
-            if f is not None and abs(f - 0.5) >= MIN_DISTANCE:
-                clues.append((abs(f - 0.5), f, token))
+        voters = self._voters
+        if voters is None:
+            voters = {}
+            for token in self.counts:
+                f = self.token_probability(token)
+                if f is not None and abs(f - 0.5) >= MIN_DISTANCE:
+                    voters[token] = f
+            self._voters = voters
+        clues = [(abs(f - 0.5), f, token) for token in token_set if (f := voters.get(token)) is not None]
         if not clues:
             return 0.5, []
         clues.sort(key=lambda c: (-c[0], c[2]))

@@ -20,10 +20,28 @@ TRAIN_PERCENT = 80
 MODEL_ENV = "SCANNER_BAYES_MODEL"
 
 
+def models_dir() -> Path:
+    """<data dir>/scanner/models: one file per training, bayes-<version>.json.gz."""
+    return PlatformSettings().data / "scanner" / "models"
+
+
+def new_version() -> str:
+    """A model's version: when it was trained, UTC, to the microsecond, so that names sort by age."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def model_path(version: str) -> Path:
+    return models_dir() / f"bayes-{version}.json.gz"
+
+
 def default_model_path() -> Path:
-    """SCANNER_BAYES_MODEL, else <data dir>/scanner/bayes-model.json.gz."""
+    """SCANNER_BAYES_MODEL, else the newest model under <data dir>/scanner/models, else the
+    unversioned <data dir>/scanner/bayes-model.json.gz earlier releases wrote."""
     explicit = os.environ.get(MODEL_ENV)
-    return Path(explicit) if explicit else PlatformSettings().data / "scanner" / "bayes-model.json.gz"
+    if explicit:
+        return Path(explicit)
+    trained = sorted(models_dir().glob("bayes-*.json.gz"))
+    return trained[-1] if trained else PlatformSettings().data / "scanner" / "bayes-model.json.gz"
 
 
 def in_training_split(name: str) -> bool:
@@ -53,11 +71,13 @@ def feedback(folder: Path) -> Iterator[Labelled]:
             yield Labelled(f"{sub}/{path.name}", path.read_bytes(), is_spam)
 
 
-def train(messages: Iterable[Labelled], metadata: dict | None = None) -> Model:
+def train(messages: Iterable[Labelled], metadata: dict | None = None, version: str | None = None) -> Model:
+    """A model of `messages`; its metadata says when (version, trained_at), from what, and how many."""
     model = Model()
     for message in messages:
         model.learn(tokens(parse(message.raw)), message.is_spam)
     model.metadata = {
+        "version": version or new_version(),
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **(metadata or {}),
         "sizes": {"spam": model.spam, "ham": model.ham, "tokens": len(model.counts)},
@@ -97,3 +117,14 @@ def evaluate(model: Model, messages: Iterable[Labelled], threshold: float = 0.9)
         else:
             ham, fp = ham + 1, fp + flagged
     return Quality(spam, ham, tp, fp)
+
+
+def fold_of(name: str, folds: int) -> int:
+    """Which of `folds` cross-validation folds a corpus file belongs to, by its name alone (stable across runs)."""
+    return int(hashlib.sha256(f"fold:{name}".encode()).hexdigest()[:8], 16) % folds
+
+
+def corpus_messages(root: Path | None = None) -> list[Labelled]:
+    """Every message of both allowed groups, labelled."""
+    return [Labelled(name, raw, is_spam) for group, is_spam in ((SPAM_GROUP, True), (HAM_GROUP, False))
+            for name, raw in corpus.messages(group, root)]
