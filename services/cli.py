@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("services.analytics.cli", "print statistics from ClickHouse"),
     "spool": ("services.platform.spool_cli", "list or republish messages still waiting for delivery"),
     "topics": ("services.platform.topics_cli", "create the registered topics on a broker"),
+    "mail": ("services.delivery.cli", "delivery status, recall and quarantine of a user's mail"),
+    "mailbox": ("services.delivery.mailbox_cli", "export a mailbox as mbox (the owner's copy, R18)"),
 }
 
 

@@ -34,6 +34,7 @@ class PlatformSettings(BaseSettings):
         "", description="DNS server 'host:port' for MX, SPF, DKIM and DMARC lookups; empty: the system resolver."
     )
     local_hostname: str = Field("mail.govmail.local", description="Name this system gives itself in SMTP and headers.")
+    delivery_port: int = Field(8027, description="Delivery HTTP API (delivery status, recall, quarantine).")
 
     @cached_property
     def data(self) -> Path:

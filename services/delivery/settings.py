@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -11,3 +13,24 @@ class DeliverySettings(BaseSettings):
 
     publish_timeout: float = Field(10.0, description="Seconds to wait for the broker's ack of an outcome event.")
     max_backoff: float = Field(15.0, description="Longest pause between retries of a temporary fault.")
+    # Mail to the world.
+    remote_smtp_port: int = Field(25, description="Port of remote MX hosts (tests point it at a loopback server).")
+    deliver_until: float = Field(5 * 86400.0, gt=0, description="Seconds after acceptance during which a "
+                                 "temporary failure is retried; then the sender gets a DSN.")
+    retry_first: float = Field(300.0, gt=0, description="Seconds before the first retry of a temporary failure; "
+                               "each further retry waits twice as long.")
+    retry_max: float = Field(4 * 3600.0, gt=0, description="Longest wait between two retries.")
+    smtp_timeout: float = Field(60.0, gt=0, description="Seconds to wait for a remote SMTP reply.")
+    connection_idle: float = Field(30.0, gt=0, description="Seconds an idle connection to a destination is kept "
+                                   "open for the next message.")
+    dkim_keys: Path | None = Field(None, description="Folder of DKIM private keys named '<domain>.<selector>.pem'; "
+                                   "mail from <domain> is signed with it. Unset: no signing.")
+    # Local delivery.
+    quota_defer: float = Field(86400.0, gt=0, description="Seconds a message to a full mailbox waits for space "
+                               "before it is bounced.")
+    quota_retry: float = Field(600.0, gt=0, description="Seconds between attempts to deliver into a full mailbox.")
+    burn_after: float = Field(7 * 86400.0, gt=0, description="Seconds after which an unopened burn-after-reading "
+                              "message is removed.")
+    status_ttl: float = Field(30 * 86400.0, ge=14 * 86400.0, description="Seconds delivery status and copy "
+                              "states are kept (at least 14 days, R15).")
+    sweep_interval: float = Field(1.0, gt=0, description="Seconds between looks at due retries and burn deadlines.")

@@ -76,6 +76,7 @@ class Supervisor:
             GOVMAIL_ADMIN_PORT=str(p.admin_port),
             GOVMAIL_ANALYTICS_PORT=str(p.analytics_port),
             GOVMAIL_HEALTH_PORT_BASE=str(p.health_port_base),
+            GOVMAIL_DELIVERY_PORT=str(p.delivery_port),
             PYTHONUNBUFFERED="1",
         )
         return env

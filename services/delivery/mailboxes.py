@@ -1,0 +1,59 @@
+"""A mailbox's files under its quota: deliver, remove and measure, one writer at a time per mailbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.delivery import maildir, quota
+from services.delivery.maildir import Delivered
+
+
+class Mailboxes:
+    """Blocking file work; callers run it in a thread."""
+
+    def __init__(self, mail_root: Path):
+        self.mail_root = mail_root
+
+    def root(self, address: str) -> Path:
+        return maildir.mailbox_root(self.mail_root, address)
+
+    def deliver(self, address: str, key: str, data: bytes, folder: str, limit: int,
+                ignore_quota: bool = False) -> tuple[Delivered | None, quota.Usage]:
+        """The delivered file (None when it does not fit the quota) and the usage after it."""
+        box = self.root(address)
+        md = maildir.ensure_maildir(box / "Maildir")
+        with quota.locked(md):
+            usage = quota.read(md, limit)
+            if maildir.ledger_name(box, key) is None and not ignore_quota and not usage.fits(len(data)):
+                return None, usage
+            result = maildir.deliver(box, key, data, folder)
+            if result.duplicate:
+                return result, usage
+            quota.add(md, len(data))
+            return result, quota.Usage(usage.quota, usage.used + len(data), usage.count + 1)
+
+    def remove(self, address: str, key: str) -> bool:
+        """Remove the copy delivered under `key`, wherever the user moved it; False when it is not there."""
+        box = self.root(address)
+        name = maildir.ledger_name(box, key)
+        if name is None:
+            return False
+        md = box / "Maildir"
+        with quota.locked(md):
+            path = maildir.find(box, name)
+            if path is None:
+                return False
+            size = quota.file_size(path)
+            path.unlink()
+            quota.add(md, -size, -1)
+            return True
+
+    def present(self, address: str, key: str) -> bool:
+        box = self.root(address)
+        name = maildir.ledger_name(box, key)
+        return name is not None and maildir.find(box, name) is not None
+
+    def usage(self, address: str, limit: int) -> quota.Usage:
+        md = maildir.ensure_maildir(self.root(address) / "Maildir")
+        with quota.locked(md):
+            return quota.read(md, limit)
