@@ -96,7 +96,8 @@ class Notices:
         domain = sender.rpartition("@")[2]
         message = compose(self.postmaster(domain), [sender], text("recall_subject", language, subject=subject),
                           body + "\n", hostname=self.hostname)
-        await self.mailer.send(message, self.postmaster(domain), [sender], key=f"recall|{message_id}")
+        await self.mailer.send(message, self.postmaster(domain), [sender], key=f"recall|{message_id}",
+                               trace_id=message_id)
 
     async def read(self, sender: str, reader: str, subject: str, message_id: str, when: datetime) -> None:
         """Tell the sender of a burn-after-reading message when it was read."""
@@ -106,4 +107,5 @@ class Notices:
         message = compose(self.postmaster(domain), [sender], text("read_subject", language, subject=subject),
                           text("read_body", language, subject=subject, reader=reader, when=stamp) + "\n",
                           hostname=self.hostname)
-        await self.mailer.send(message, self.postmaster(domain), [sender], key=f"read|{message_id}|{reader.lower()}")
+        await self.mailer.send(message, self.postmaster(domain), [sender], key=f"read|{message_id}|{reader.lower()}",
+                               trace_id=message_id)

@@ -153,11 +153,13 @@ def _matching(batches: dict, model: type[BaseModel], predicate: Callable[[Any], 
 
 
 async def system_mail_to(bootstrap: str, blobs: FileBlobStore, address: str, count: int = 1,
-                         timeout: float = 20.0, mail_from: str | None = None) -> list[email.message.EmailMessage]:
+                         timeout: float = 20.0, mail_from: str | None = None,
+                         trace_id: str | None = None) -> list[email.message.EmailMessage]:
     """Mail the platform generated for `address` (bounces, notices), parsed, one per distinct event."""
     def wanted(e: MailReceived) -> bool:
         return (e.mail.listener == "internal" and address in e.mail.rcpt_to
-                and (mail_from is None or e.mail.mail_from == mail_from))
+                and (mail_from is None or e.mail.mail_from == mail_from)
+                and (trace_id is None or e.trace_id == trace_id))
 
     found = await events(bootstrap, "mail.received.v1", MailReceived, wanted, count, timeout)
     unique = {e.event_id: e for e in found}
@@ -215,12 +217,13 @@ def tls_context(folder: Path) -> ssl.SSLContext:
     return context
 
 
-@contextlib.contextmanager
-def remote_mx(handler: RemoteMX, address: str, port: int, tls_folder: Path):
+@contextlib.asynccontextmanager
+async def remote_mx(handler: RemoteMX, address: str, port: int, tls_folder: Path):
     controller = Controller(handler, hostname=address, port=port, tls_context=tls_context(tls_folder),
                             require_starttls=False, decode_data=False, enable_SMTPUTF8=True)
-    controller.start()
+    # Start and stop block until the server thread answers: keep them off the test's event loop.
+    await asyncio.to_thread(controller.start)
     try:
         yield controller
     finally:
-        controller.stop()
+        await asyncio.to_thread(controller.stop)

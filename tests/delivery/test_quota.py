@@ -98,7 +98,8 @@ async def test_full_mailbox_defers_to_the_retry_topic_then_bounces_in_the_sender
             producer="delivery", message_id=old.message_id, trace_id=old.trace_id, mail=old.mail,
             verdict=old.verdict, recipients=[owner], attempt=2, not_before=datetime.now(UTC),
             deliver_until=datetime.now(UTC)))
-        (dsn,) = await system_mail_to(infra_parts.bootstrap, s.blobs, sender, mail_from="")
+        (dsn,) = await system_mail_to(infra_parts.bootstrap, s.blobs, sender, mail_from="",
+                                      trace_id=old.trace_id)
         assert dsn.get_content_type() == "multipart/report"
         assert dsn["Subject"] == "退信：关于年度报告的通知"
         assert "收件人邮箱已满" in body_text(dsn)
