@@ -41,7 +41,7 @@ def build(platform: PlatformSettings, settings: DeliverySettings) -> faust.App:
 
     async def consume(stream: faust.StreamT, name: str, handler_of) -> None:
         rt = await runtime()
-        runner = ConsumerRunner(name, publisher, handler_of(rt), max_backoff=settings.max_backoff)
+        runner = ConsumerRunner(name, publisher, handler_of(rt), settings.breaker(), settings.max_backoff)
         async for event in stream.events():
             m = event.message
             await runner.run(Record(m.topic, m.partition, m.offset, m.key, m.value))

@@ -78,7 +78,7 @@ async def run_scheduled(runtime: Runtime, concurrency: int = 16) -> None:
     """Run due attempts (each in its own task, so a slow destination holds up nobody else), burn
     unopened burn-after-reading copies, and close idle connections; forever."""
     runner = ConsumerRunner("delivery-retry", runtime.publisher, lambda r: attempt(runtime, r),
-                            max_backoff=runtime.settings.max_backoff)
+                            runtime.settings.breaker(), runtime.settings.max_backoff)
     slots = asyncio.Semaphore(concurrency)
     running: set[asyncio.Task] = set()
 

@@ -7,12 +7,21 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.consumer import DlqBreaker
+
 
 class DeliverySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DELIVERY_", extra="ignore")
 
     publish_timeout: float = Field(10.0, description="Seconds to wait for the broker's ack of an outcome event.")
     max_backoff: float = Field(15.0, description="Longest pause between retries of a temporary fault.")
+    breaker_window: int = Field(50, ge=1, description="How many recent inputs the DLQ breaker looks at.")
+    breaker_max_share: float = Field(
+        0.5, gt=0, le=1, description="Share of recent inputs sent to the DLQ above which a consumer stops itself."
+    )
+    breaker_min_count: int = Field(
+        10, ge=1, description="The breaker trips only once at least this many recent inputs went to the DLQ."
+    )
     # Mail to the world.
     remote_smtp_port: int = Field(25, description="Port of remote MX hosts (tests point it at a loopback server).")
     deliver_until: float = Field(5 * 86400.0, gt=0, description="Seconds after acceptance during which a "
@@ -34,3 +43,6 @@ class DeliverySettings(BaseSettings):
     status_ttl: float = Field(30 * 86400.0, ge=14 * 86400.0, description="Seconds delivery status and copy "
                               "states are kept (at least 14 days, R15).")
     sweep_interval: float = Field(1.0, gt=0, description="Seconds between looks at due retries and burn deadlines.")
+
+    def breaker(self) -> DlqBreaker:
+        return DlqBreaker(self.breaker_window, self.breaker_max_share, self.breaker_min_count)
