@@ -46,7 +46,7 @@ def build(platform: PlatformSettings, settings: DeliverySettings) -> faust.App:
             m = event.message
             await runner.run(Record(m.topic, m.partition, m.offset, m.key, m.value))
 
-    @app.agent(topic(SCANNED))
+    @app.agent(topic(SCANNED), concurrency=settings.concurrency)
     async def deliver(stream: faust.StreamT) -> None:
         await consume(stream, "delivery", lambda rt: rt.delivery.handle_scanned)
 

@@ -28,6 +28,19 @@ return {s, 0}
 """
 
 
+# The same as TRANSITION from NONE to DELIVERED, also keeping where the copy is, in one round trip.
+DELIVERED_SCRIPT = """
+redis.call('HSET', KEYS[1], 'mailbox', ARGV[3], 'key', ARGV[4], 'sender', ARGV[5], 'subject', ARGV[6], 'burn', ARGV[7])
+local s = redis.call('HGET', KEYS[1], 'state') or ''
+if s == '' then
+  redis.call('HSET', KEYS[1], 'state', 'delivered', 'delivered_at', ARGV[1])
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  return {s, 1}
+end
+return {s, 0}
+"""
+
+
 def copy_key(message_id: str, recipient: str) -> str:
     return f"gm:copy:{message_id}:{recipient.lower()}"
 
@@ -46,6 +59,7 @@ class CopyStates:
         self.redis = client
         self.ttl = int(ttl)
         self._script = client.register_script(TRANSITION)
+        self._delivered = client.register_script(DELIVERED_SCRIPT)
 
     async def move(self, message_id: str, recipient: str, to: str, *sources: str) -> Transition:
         previous, changed = await self._script(keys=[copy_key(message_id, recipient)],
@@ -55,10 +69,10 @@ class CopyStates:
     async def delivered(self, message_id: str, recipient: str, mailbox: str, delivery_key: str, sender: str,
                         subject: str, burn: bool) -> Transition:
         """Record a copy that reached `mailbox`; a recall that came first wins (the caller removes the file)."""
-        key = copy_key(message_id, recipient)
-        await self.redis.hset(key, mapping={"mailbox": mailbox, "key": delivery_key, "sender": sender,
-                                            "subject": subject, "burn": "1" if burn else ""})
-        return await self.move(message_id, recipient, DELIVERED, NONE)
+        previous, changed = await self._delivered(
+            keys=[copy_key(message_id, recipient)],
+            args=[f"{time.time():.3f}", self.ttl, mailbox, delivery_key, sender, subject, "1" if burn else ""])
+        return Transition(previous, bool(int(changed)))
 
     async def info(self, message_id: str, recipient: str) -> dict[str, str]:
         return await self.redis.hgetall(copy_key(message_id, recipient))

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 
 from schemas.events import MailScanned
 from services.common import logging as log
-from services.common.directory import Account, RedisDirectory
+from services.common.directory import Account, RedisDirectory, ServiceClass
 from services.delivery import copies, headers, quarantine
 from services.delivery.copies import BURN_DUE, CopyStates
 from services.delivery.mailboxes import Mailboxes
 from services.delivery.notices import NOTICE_HEADER, Notices
 
 logger = log.get(__name__)
+CLASS_CACHE_SECONDS = 5.0
 
 
 def delivery_key(message_id: str, recipient: str) -> str:
@@ -64,10 +65,25 @@ class LocalDelivery:
         self.notices = notices
         self.data_dir = data_dir
         self.burn_after = burn_after
+        self._classes: dict[str, tuple[float, ServiceClass]] = {}
 
-    async def deliver(self, scanned: MailScanned, raw: bytes, recipient: str, may_defer: bool) -> Outcome:
-        address = await self.directory.canonical(recipient)
-        account = await self.directory.account(address)
+    async def service_class(self, name: str) -> ServiceClass:
+        """The class, re-read from Redis at most every few seconds: a change by lifecycle applies almost at once."""
+        now = time.monotonic()
+        cached = self._classes.get(name)
+        if cached is None or now - cached[0] > CLASS_CACHE_SECONDS:
+            cached = self._classes[name] = (now, await self.directory.service_class(name))
+        return cached[1]
+
+    async def deliver(self, scanned: MailScanned, raw: bytes, recipient: str, account: Account | None,
+                      may_defer: bool) -> Outcome:
+        """`account` is the recipient's as the caller looked it up; a renamed address is followed here."""
+        address = recipient
+        if account is None:
+            address = await self.directory.canonical(recipient)
+            account = await self.directory.account(address) if address != recipient else None
+        else:
+            address = account.address
         message_id = scanned.message_id or ""
         key = delivery_key(message_id, recipient)
         if account is None or account.status == "deleted":
@@ -76,15 +92,13 @@ class LocalDelivery:
             data = delivery_headers(scanned, address) + copy_for(scanned, raw, address)
             await asyncio.to_thread(quarantine.hold, self.data_dir, address, key, data, scanned)
             return Outcome("quarantined", "held in the recipient's quarantine", "2.0.0", account=account)
-        if (await self.copies.info(message_id, recipient)).get("state") == copies.RECALLED:
-            return Outcome("recalled", "recalled by the sender before delivery", "2.0.0", account=account)
         folder = "Junk" if scanned.verdict.action == "add_header" else "INBOX"
         return await self.into_mailbox(scanned, raw, recipient, address, account, key, folder, may_defer)
 
     async def into_mailbox(self, scanned: MailScanned, raw: bytes, recipient: str, address: str, account: Account,
                            key: str, folder: str, may_defer: bool) -> Outcome:
         message_id = scanned.message_id or ""
-        limit = (await self.directory.service_class(account.service_class)).quota_bytes
+        limit = (await self.service_class(account.service_class)).quota_bytes
         data = delivery_headers(scanned, address) + copy_for(scanned, raw, address)
         # Our own quota notice must reach a full mailbox: that is when it matters most.
         notice = scanned.mail.listener == "internal" and headers.value(raw, NOTICE_HEADER) == "quota"

@@ -80,10 +80,10 @@ class RetrySchedule:
             pipe.hdel(waiting_key(event.message_id or ""), *[r.lower() for r in event.recipients])
             await pipe.execute()
 
-    async def waiting(self, message_id: str, recipient: str) -> bool:
-        """Whether the recipient has an attempt filed for later (so a republished copy of the mail waits too)."""
-        when = await self.redis.hget(waiting_key(message_id), recipient.lower())
-        return when is not None and float(when) > time.time()
+    async def waiting(self, message_id: str) -> set[str]:
+        """Recipients with an attempt filed for later (so a republished copy of the mail waits for it too)."""
+        now = time.time()
+        return {r for r, when in (await self.redis.hgetall(waiting_key(message_id))).items() if float(when) > now}
 
     async def next_due(self) -> float | None:
         first = await self.redis.zrange(DUE, 0, 0, withscores=True)

@@ -55,6 +55,28 @@ def retry_event(scanned: MailScanned, recipients: Sequence[str], attempt: int, n
     )
 
 
+class SenderInfo:
+    """Whether the sender is ours and their language, looked up only when a message needs them (failures)."""
+
+    def __init__(self, directory: RedisDirectory, notices: Notices, mail_from: str):
+        self.directory = directory
+        self.notices = notices
+        self.mail_from = mail_from
+        self._local: bool | None = None
+        self._language: str | None = None
+
+    async def is_local(self) -> bool:
+        if self._local is None:
+            domain = self.mail_from.rpartition("@")[2]
+            self._local = bool(self.mail_from) and await self.directory.is_local_domain(domain)
+        return self._local
+
+    async def language(self) -> str:
+        if self._language is None:
+            self._language = await self.notices.language_of(self.mail_from) if await self.is_local() else "en"
+        return self._language
+
+
 class Delivery:
     def __init__(self, directory: RedisDirectory, blobs: BlobStore, spool: Spool, publisher: Publisher,
                  status: StatusStore, schedule: RetrySchedule, local: LocalDelivery, outbound: Outbound,
@@ -101,28 +123,27 @@ class Delivery:
         failures: list[Failure] = []
         finished: list[str] = []
         remote: list[str] = []
-        sender_local = bool(mail.mail_from) and await self.directory.is_local_domain(mail.sender_domain
-                                                                                     or mail.mail_from.rpartition("@")[2])
-        language = await self.notices.language_of(mail.mail_from) if sender_local else "en"
+        sender = SenderInfo(self.directory, self.notices, mail.mail_from)
+        waiting = set() if scheduled else await self.schedule.waiting(message_id)
         for recipient in recipients:
-            if not scheduled and await self.schedule.waiting(message_id, recipient):
+            if recipient.lower() in waiting:
                 # A republished copy of mail already waiting for its retry: the retry will deliver it.
                 await asyncio.to_thread(self.spool.touch, message_id)
                 continue
-            is_local = await self.directory.is_local_domain(recipient.rpartition("@")[2])
+            is_local, account = await self.directory.recipient(recipient)
             if scanned.verdict.action == "reject" or (not is_local and scanned.verdict.action == "quarantine"):
                 # Refused mail is not sent on; only local senders hear why (no backscatter to forged ones).
-                status, reason = reject_reason(scanned.verdict, language)
+                status, reason = reject_reason(scanned.verdict, await sender.language())
                 await self.record(scanned, recipient, Outcome("rejected", reason, status), attempt, not is_local)
                 finished.append(recipient)
-                if sender_local:
+                if await sender.is_local():
                     failures.append(Failure(recipient, status, reason))
                 continue
             if not is_local:
                 remote.append(recipient)
                 continue
             quota_until = mail.received_at.timestamp() + self.settings.quota_defer
-            outcome = await self.local.deliver(scanned, raw, recipient, may_defer=time.time() < quota_until)
+            outcome = await self.local.deliver(scanned, raw, recipient, account, may_defer=time.time() < quota_until)
             if outcome.status == "deferred":
                 await self.publisher.publish(RETRY, retry_event(
                     scanned, [recipient], attempt + 1, time.time() + self.settings.quota_retry, quota_until,
@@ -131,10 +152,11 @@ class Delivery:
             if outcome.final:
                 finished.append(recipient)
             if outcome.status == "bounced":
-                failures.append(Failure(recipient, outcome.enhanced_status,
-                                        text(LOCAL_REASONS.get(outcome.enhanced_status, "no_mailbox"), language)))
+                reason = LOCAL_REASONS.get(outcome.enhanced_status, "no_mailbox")
+                failures.append(Failure(recipient, outcome.enhanced_status, text(reason, await sender.language())))
         if remote and scheduled:
-            failures += await self.send_remote(scanned, raw, remote, attempt, deliver_until, language, finished)
+            failures += await self.send_remote(scanned, raw, remote, attempt, deliver_until, await sender.language(),
+                                               finished)
         elif remote:
             await self.schedule.add(retry_event(scanned, remote, 1, time.time(), deliver_until, ""))
             for recipient in remote:

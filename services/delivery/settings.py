@@ -15,6 +15,8 @@ class DeliverySettings(BaseSettings):
 
     publish_timeout: float = Field(10.0, description="Seconds to wait for the broker's ack of an outcome event.")
     max_backoff: float = Field(15.0, description="Longest pause between retries of a temporary fault.")
+    concurrency: int = Field(16, ge=1, description="Scanned messages delivered side by side (the work waits on "
+                             "disk, Redis and the broker, not the CPU); a mailbox takes one writer at a time.")
     breaker_window: int = Field(50, ge=1, description="How many recent inputs the DLQ breaker looks at.")
     breaker_max_share: float = Field(
         0.5, gt=0, le=1, description="Share of recent inputs sent to the DLQ above which a consumer stops itself."
