@@ -19,18 +19,36 @@ class Mailboxes:
 
     def deliver(self, address: str, key: str, data: bytes, folder: str, limit: int,
                 ignore_quota: bool = False) -> tuple[Delivered | None, quota.Usage]:
-        """The delivered file (None when it does not fit the quota) and the usage after it."""
+        """The delivered file (None when it does not fit the quota) and the usage after it.
+
+        Only the quota check and its record are done under the mailbox lock (no fsync there), so
+        several copies for one mailbox are written side by side.
+        """
         box = self.root(address)
         md = maildir.ensure_maildir(box / "Maildir")
+        size = len(data)
+        if maildir.ledger_name(box, key) is not None:  # a replay, or a crash part-way through
+            result = maildir.deliver(box, key, data, folder)
+            with quota.locked(md):
+                if not result.duplicate:
+                    quota.add(md, size)
+                return result, quota.read(md, limit)
         with quota.locked(md):
             usage = quota.read(md, limit)
-            if maildir.ledger_name(box, key) is None and not ignore_quota and not usage.fits(len(data)):
+            if not ignore_quota and not usage.fits(size):
                 return None, usage
+            quota.add(md, size)  # reserved now, so concurrent copies cannot overfill the mailbox together
+        try:
             result = maildir.deliver(box, key, data, folder)
-            if result.duplicate:
-                return result, usage
-            quota.add(md, len(data))
-            return result, quota.Usage(usage.quota, usage.used + len(data), usage.count + 1)
+        except BaseException:
+            with quota.locked(md):
+                quota.add(md, -size, -1)
+            raise
+        if result.duplicate:  # a replay of the same copy raced this one
+            with quota.locked(md):
+                quota.add(md, -size, -1)
+            return result, usage
+        return result, quota.Usage(usage.quota, usage.used + size, usage.count + 1)
 
     def remove(self, address: str, key: str) -> bool:
         """Remove the copy delivered under `key`, wherever the user moved it; False when it is not there."""

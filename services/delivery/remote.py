@@ -152,16 +152,20 @@ class Destinations:
         for domain, conn in list(self.connections.items()):
             if now - conn.last_used > self.idle and not self._locks[domain].locked():
                 self.connections.pop(domain, None)
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(conn.smtp.quit(), 5)
-                conn.smtp.close()
+                await polite_quit(conn.smtp)
 
     async def close(self) -> None:
         for conn in self.connections.values():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.smtp.quit(), 5)
-            conn.smtp.close()
+            await polite_quit(conn.smtp)
         self.connections.clear()
+
+
+async def polite_quit(smtp: aiosmtplib.SMTP) -> None:
+    """QUIT if the server still answers within a few seconds, then close in any case."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(5):
+            await smtp.quit()
+    smtp.close()
 
 
 async def transaction(conn: Connection, mail_from: str, recipients: Sequence[str], data: bytes) -> dict[str, Reply]:

@@ -89,21 +89,27 @@ async def run_scheduled(runtime: Runtime, concurrency: int = 16) -> None:
             await runner.run(Record(RETRY, -1, zlib.crc32(event.event_id.encode()), None, value))
             await runtime.schedule.done(event)
 
-    while True:
-        try:
-            for event in await runtime.schedule.claim_due():
-                task = asyncio.create_task(one(event))
-                running.add(task)
-                task.add_done_callback(running.discard)
-            await runtime.activity.burn_unopened()
-            await runtime.destinations.close_idle()
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # Redis down and the like: the loop must outlive it
-            logger.exception("scheduler_error")
-        runtime.schedule.wakeup.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(runtime.schedule.wakeup.wait(), runtime.settings.sweep_interval)
+    try:
+        while True:
+            try:
+                for event in await runtime.schedule.claim_due():
+                    task = asyncio.create_task(one(event))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                await runtime.activity.burn_unopened()
+                await runtime.destinations.close_idle()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis down and the like: the loop must outlive it
+                logger.exception("scheduler_error")
+            runtime.schedule.wakeup.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(runtime.settings.sweep_interval):
+                    await runtime.schedule.wakeup.wait()
+    finally:
+        for task in running:
+            task.cancel()  # leased attempts come back when their lease ends
 
 
 async def attempt(runtime: Runtime, record: Record) -> None:
