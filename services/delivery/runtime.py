@@ -14,7 +14,7 @@ from schemas.registry import RETRY
 from services.common import logging as log
 from services.common.blobstore import FileBlobStore
 from services.common.bus import KafkaPublisher
-from services.common.consumer import ConsumerRunner, Record
+from services.common.consumer import BreakerTripped, ConsumerRunner, Record
 from services.common.directory import RedisDirectory
 from services.common.dns import make_resolver
 from services.common.settings import PlatformSettings
@@ -86,7 +86,12 @@ async def run_scheduled(runtime: Runtime, concurrency: int = 16) -> None:
         async with slots:
             # Through the consumer paths: a temporary fault is retried, a broken input dead-lettered.
             value = event.model_dump_json().encode()
-            await runner.run(Record(RETRY, -1, zlib.crc32(event.event_id.encode()), None, value))
+            try:
+                await runner.run(Record(RETRY, -1, zlib.crc32(event.event_id.encode()), None, value))
+            except BreakerTripped:
+                # Too many attempts dead-lettered lately: leave this one leased (it comes back) and say so.
+                logger.error("retry_breaker_tripped", message_id=event.message_id, event_id=event.event_id)
+                return
             await runtime.schedule.done(event)
 
     try:

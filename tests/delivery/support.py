@@ -113,8 +113,14 @@ async def stack(infra_parts, tmp_path: Path, dns: str = "", **settings: Any):
     try:
         yield Stack(platform, delivery_settings, runtime, publisher, FileBlobStore.from_uri(platform.blobs))
     finally:
-        await runtime.close()
-        await publisher.stop()
+        try:
+            async with asyncio.timeout(20):
+                await runtime.close()
+                await publisher.stop()
+        except TimeoutError:
+            for t in asyncio.all_tasks():
+                t.print_stack()
+            raise
 
 
 async def events(bootstrap: str, topic: str, model: type[BaseModel], predicate: Callable[[Any], bool],
