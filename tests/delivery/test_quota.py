@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from schemas.events import MailDelivery, MailRetry
 from services.common.directory import service_class_key
 from services.delivery import maildir, quota
-from services.delivery.local import delivery_headers
+from services.delivery.local import delivery_headers, delivery_key
 from services.delivery.mailboxes import Mailboxes
 from tests.delivery.support import add_account, body_text, events, message, scanned, stack, system_mail_to
 
@@ -64,8 +64,17 @@ async def test_owner_is_warned_once_per_threshold_crossing(infra_parts, redis_cl
         assert redis_client.get(f"gm:quota:warned:{owner}") == "80"
         notices = await system_mail_to(infra_parts.bootstrap, s.blobs, owner)
         assert len(notices) == 1
-        assert notices[0]["Subject"].startswith(f"Hộp thư {owner} đã dùng")
+        assert notices[0]["Subject"] == f"Hộp thư {owner} đã dùng 80% dung lượng"
         assert "Kính gửi Trần Thị Mai" in body_text(notices[0])
+
+        # Usage falls below 80 % (the next delivery notices it), then crosses again: a second warning.
+        assert s.runtime.actions.mailboxes.remove(owner, delivery_key(first.message_id or "", owner))
+        small = scanned(s.blobs, message(SENDER, [owner], "Nhắc việc", "Ngắn"), SENDER, [owner])
+        await s.deliver(small)
+        assert redis_client.get(f"gm:quota:warned:{owner}") == "0"
+        third = scanned(s.blobs, message(SENDER, [owner], "Báo cáo 3", body), SENDER, [owner])
+        await s.deliver(third)
+        assert len(await system_mail_to(infra_parts.bootstrap, s.blobs, owner, count=2)) == 2
 
 
 async def test_full_mailbox_defers_to_the_retry_topic_then_bounces_in_the_senders_language(
