@@ -102,6 +102,10 @@ class Actions:
         return lines
 
     async def check_reader(self, mailbox: str, actor: str) -> None:
+        try:
+            quarantine.quarantine_dir(self.data_dir, mailbox)
+        except ValueError:
+            raise Refused(400, "bad-address", "Bad address", f"{mailbox!r} is not a mailbox address") from None
         if not await may_read(self.directory, mailbox, actor):
             raise Refused(403, "not-your-mailbox", "Not your mailbox", f"{actor} may not read {mailbox}")
 

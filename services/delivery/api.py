@@ -10,12 +10,15 @@ import dataclasses
 import urllib.parse
 from typing import Any
 
+import redis.exceptions
 from aiohttp import web
 
+from services.common import logging as log
 from services.common.http import http_error, json_response, problem
 from services.delivery.actions import Actions, Refused
 
 USER_HEADER = "X-Govmail-User"
+logger = log.get(__name__)
 
 
 @web.middleware
@@ -26,6 +29,11 @@ async def problems(request: web.Request, handler: Any) -> web.StreamResponse:
         return problem(exc.status, exc.slug, exc.title, str(exc))
     except web.HTTPException as exc:
         return http_error(request, exc)
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        return problem(503, "store-unavailable", "Try again later", f"the status store did not answer: {exc}")
+    except Exception as exc:  # a bug: still a precise answer, and the log has the trace
+        logger.exception("api_error", path=request.path)
+        return problem(500, "internal-error", "Internal error", f"{type(exc).__name__} while serving {request.path}")
 
 
 async def actor_of(request: web.Request) -> str:

@@ -13,11 +13,12 @@ from typing import Any
 from schemas.events import MailScanned
 from services.common.blobstore import write_durably
 from services.delivery import headers
+from services.delivery.maildir import mailbox_root
 
 
 def quarantine_dir(data_dir: Path, address: str) -> Path:
-    localpart, _, domain = address.rpartition("@")
-    return data_dir / "quarantine" / domain.lower() / localpart.lower()
+    """`<data>/quarantine/<domain>/<localpart>`; an address that could escape the tree is refused (ValueError)."""
+    return mailbox_root(data_dir / "quarantine", address)
 
 
 def hold(data_dir: Path, address: str, key: str, data: bytes, scanned: MailScanned) -> Path:

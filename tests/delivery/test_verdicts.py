@@ -43,6 +43,9 @@ async def test_quarantined_mail_is_listed_without_its_body_and_released_into_the
         with pytest.raises(Refused) as refused:
             await s.runtime.actions.quarantined(OWNER, "admin@tiengiang.gov.vn")
         assert refused.value.status == 403
+        with pytest.raises(Refused) as escaping:
+            await s.runtime.actions.quarantined("../quarantine@tiengiang.gov.vn", "../quarantine@tiengiang.gov.vn")
+        assert escaping.value.status == 400
 
         done = await s.runtime.actions.release(OWNER, entry["id"], OWNER)
         assert done["folder"] == "INBOX"
