@@ -65,13 +65,3 @@ class Mailboxes:
             path.unlink()
             quota.add(md, -size, -1)
             return True
-
-    def present(self, address: str, key: str) -> bool:
-        box = self.root(address)
-        name = maildir.ledger_name(box, key)
-        return name is not None and maildir.find(box, name) is not None
-
-    def usage(self, address: str, limit: int) -> quota.Usage:
-        md = maildir.ensure_maildir(self.root(address) / "Maildir")
-        with quota.locked(md):
-            return quota.read(md, limit)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime
 
 import redis.asyncio as aioredis
 
@@ -84,11 +83,3 @@ class RetrySchedule:
         """Recipients with an attempt filed for later (so a republished copy of the mail waits for it too)."""
         now = time.time()
         return {r for r, when in (await self.redis.hgetall(waiting_key(message_id))).items() if float(when) > now}
-
-    async def next_due(self) -> float | None:
-        first = await self.redis.zrange(DUE, 0, 0, withscores=True)
-        return first[0][1] if first else None
-
-
-def deadline(received_at: datetime, seconds: float) -> float:
-    return received_at.timestamp() + seconds
