@@ -79,7 +79,7 @@ TOPICS: dict[str, TopicSpec] = {
             partitions=4,
             retention_ms=30 * DAY_MS,
             description="What users do with their mail: opened, replied, deleted, recalled, burned.",
-            producers=("webmail",),
+            producers=("webmail", "delivery"),
             consumers=("analytics", "delivery"),
         ),
         TopicSpec(

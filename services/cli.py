@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "topics": ("services.platform.topics_cli", "create the registered topics on a broker"),
     "report": ("services.analytics.report_cli", "mail the health self-check or a periodic unit report now"),
     "webmail": ("services.webmail.__main__", "run the webmail (or: webmail iplib add|remove|list)"),
+    "mail": ("services.delivery.cli", "delivery status, recall and quarantine of a user's mail"),
+    "mailbox": ("services.delivery.mailbox_cli", "export a mailbox as mbox (the owner's copy, R18)"),
 }
 
 

@@ -79,6 +79,7 @@ def platform_env(infra_parts: Infra, tmp_path: Path) -> dict[str, str]:
         GOVMAIL_ANALYTICS_PORT=str(infra.free_port()),
         GOVMAIL_HEALTH_PORT_BASE=str(infra.free_port()),
         GOVMAIL_WEBMAIL_PORT=str(infra.free_port()),
+        GOVMAIL_DELIVERY_PORT=str(infra.free_port()),
         PYTHONUNBUFFERED="1",
     )
     return env

@@ -35,6 +35,7 @@ class PlatformSettings(BaseSettings):
     )
     local_hostname: str = Field("mail.govmail.local", description="Name this system gives itself in SMTP and headers.")
     webmail_port: int = Field(8028, description="Webmail (user web UI and API); loopback HTTP, TLS at the Ingress in a cluster.")
+    delivery_port: int = Field(8027, description="Delivery HTTP API (delivery status, recall, quarantine).")
 
     @cached_property
     def data(self) -> Path:

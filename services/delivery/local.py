@@ -1,23 +1,22 @@
-"""Local delivery of one scanned message: per recipient, the verdict decides inbox, junk, quarantine or refusal."""
+"""Local delivery of one recipient's copy: verdict, quota, recall and burn-after-reading decide where it goes."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from dataclasses import dataclass
-from pathlib import Path
 
-from schemas.events import MailDelivery, MailScanned, derived_event_id
-from schemas.registry import DELIVERY
+from schemas.events import MailScanned
 from services.common import logging as log
-from services.common.blobstore import BlobStore
-from services.common.bus import Publisher
-from services.common.consumer import Record, read_blob
-from services.common.directory import Directory
-from services.common.spool import Spool
-from services.delivery import maildir, quarantine
+from services.common.directory import Account, RedisDirectory, ServiceClass
+from services.delivery import copies, headers, quarantine
+from services.delivery.copies import BURN_DUE, CopyStates
+from services.delivery.mailboxes import Mailboxes
+from services.delivery.notices import NOTICE_HEADER, Notices
 
 logger = log.get(__name__)
+CLASS_CACHE_SECONDS = 5.0
 
 
 def delivery_key(message_id: str, recipient: str) -> str:
@@ -39,76 +38,89 @@ def delivery_headers(scanned: MailScanned, recipient: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode("utf-8")
 
 
+def copy_for(scanned: MailScanned, raw: bytes, recipient: str) -> bytes:
+    """The recipient's own copy: only them in To: for separate delivery, the webmail's control header gone."""
+    if scanned.mail.separate_delivery or headers.asks(raw, headers.SEPARATE):
+        return headers.only_recipient(raw, recipient)
+    return headers.without(raw, headers.SEPARATE)
+
+
 @dataclass
 class Outcome:
+    """What became of one recipient's copy; `status` is a MailDelivery status (or "recalled")."""
+
     status: str
     detail: str
     enhanced_status: str
+    final: bool = True
+    account: Account | None = None
 
 
 class LocalDelivery:
-    """Turns a MailScanned event into one final outcome per local recipient."""
-
-    def __init__(self, directory: Directory, blobs: BlobStore, spool: Spool, publisher: Publisher,
-                 mail_root: Path, data_dir: Path):
+    def __init__(self, directory: RedisDirectory, mailboxes: Mailboxes, copy_states: CopyStates, notices: Notices,
+                 data_dir, burn_after: float):
         self.directory = directory
-        self.blobs = blobs
-        self.spool = spool
-        self.publisher = publisher
-        self.mail_root = mail_root
+        self.mailboxes = mailboxes
+        self.copies = copy_states
+        self.notices = notices
         self.data_dir = data_dir
+        self.burn_after = burn_after
+        self._classes: dict[str, tuple[float, ServiceClass]] = {}
 
-    async def handle(self, record: Record) -> None:
-        scanned = MailScanned.model_validate_json(record.value or b"")
-        raw = await asyncio.to_thread(read_blob, self.blobs, scanned.mail.blob)
-        for recipient in scanned.mail.rcpt_to:
-            await self.deliver_one(scanned, recipient, raw)
+    async def service_class(self, name: str) -> ServiceClass:
+        """The class, re-read from Redis at most every few seconds: a change by lifecycle applies almost at once."""
+        now = time.monotonic()
+        cached = self._classes.get(name)
+        if cached is None or now - cached[0] > CLASS_CACHE_SECONDS:
+            cached = self._classes[name] = (now, await self.directory.service_class(name))
+        return cached[1]
 
-    async def deliver_one(self, scanned: MailScanned, recipient: str, raw: bytes) -> None:
-        account = await self.directory.account(recipient)
-        key = delivery_key(scanned.message_id or "", recipient)
-        action = scanned.verdict.action
-        if account is None or account.status == "deleted":
-            outcome = Outcome("bounced", "mailbox no longer exists", "5.1.1")
-        elif action == "reject":
-            # Already accepted with 250, so refusing now means not delivering; bounces to local
-            # senders come with the delivery issue (no backscatter to forged outside senders).
-            outcome = Outcome("rejected", "refused by the scanner", "5.7.1")
-        elif action == "quarantine":
-            await asyncio.to_thread(quarantine.hold, self.data_dir, recipient, key, raw, scanned.verdict)
-            outcome = Outcome("quarantined", "held in the recipient's quarantine", "2.0.0")
+    async def deliver(self, scanned: MailScanned, raw: bytes, recipient: str, account: Account | None,
+                      may_defer: bool) -> Outcome:
+        """`account` is the recipient's as the caller looked it up; a renamed address is followed here."""
+        address = recipient
+        if account is None:
+            address = await self.directory.canonical(recipient)
+            account = await self.directory.account(address) if address != recipient else None
         else:
-            folder = "Junk" if action == "add_header" else "INBOX"
-            data = delivery_headers(scanned, recipient) + raw
-            mailbox = maildir.mailbox_root(self.mail_root, recipient)
-            result = await asyncio.to_thread(maildir.deliver, mailbox, key, data, folder)
-            outcome = Outcome("delivered", f"{folder}{' (already delivered)' if result.duplicate else ''}", "2.0.0")
-            logger.info("mail_delivered", message_id=scanned.message_id, recipient=recipient, folder=folder,
-                        duplicate=result.duplicate)
-        await self.publish(scanned, recipient, account.unit if account else None, outcome)
-        await asyncio.to_thread(self.spool.finish, scanned.message_id or "", recipient)
+            address = account.address
+        message_id = scanned.message_id or ""
+        key = delivery_key(message_id, recipient)
+        if account is None or account.status == "deleted":
+            return Outcome("bounced", "mailbox does not exist", "5.1.1")
+        if scanned.verdict.action == "quarantine":
+            data = delivery_headers(scanned, address) + copy_for(scanned, raw, address)
+            await asyncio.to_thread(quarantine.hold, self.data_dir, address, key, data, scanned)
+            return Outcome("quarantined", "held in the recipient's quarantine", "2.0.0", account=account)
+        folder = "Junk" if scanned.verdict.action == "add_header" else "INBOX"
+        return await self.into_mailbox(scanned, raw, recipient, address, account, key, folder, may_defer)
 
-    async def publish(self, scanned: MailScanned, recipient: str, unit: str | None, outcome: Outcome) -> None:
-        event = MailDelivery(
-            # The same message and recipient always yield the same id: a replay is counted once.
-            event_id=derived_event_id("delivery", scanned.message_id or "", recipient.lower(), outcome.status, "1"),
-            producer="delivery",
-            trace_id=scanned.trace_id,
-            message_id=scanned.message_id,
-            recipient=recipient,
-            recipient_domain=recipient.rpartition("@")[2].lower(),
-            recipient_unit=unit or None,
-            mail_from=scanned.mail.mail_from,
-            sender_unit=scanned.mail.sender_unit,
-            direction=scanned.mail.direction,
-            status=outcome.status,
-            final=True,
-            detail=outcome.detail,
-            enhanced_status=outcome.enhanced_status,
-            attempt=1,
-            size=scanned.mail.size,
-            action=scanned.verdict.action,
-            score=scanned.verdict.score,
-            symbols=[s.name for s in scanned.verdict.symbols],
-        )
-        await self.publisher.publish(DELIVERY, event)
+    async def into_mailbox(self, scanned: MailScanned, raw: bytes, recipient: str, address: str, account: Account,
+                           key: str, folder: str, may_defer: bool) -> Outcome:
+        message_id = scanned.message_id or ""
+        limit = (await self.service_class(account.service_class)).quota_bytes
+        data = delivery_headers(scanned, address) + copy_for(scanned, raw, address)
+        # Our own quota notice must reach a full mailbox: that is when it matters most.
+        notice = scanned.mail.listener == "internal" and headers.value(raw, NOTICE_HEADER) == "quota"
+        result, usage = await asyncio.to_thread(self.mailboxes.deliver, address, key, data, folder, limit, notice)
+        if result is None:
+            await self.notices.quota(account, usage, cause=message_id, full=True)
+            if may_defer:
+                return Outcome("deferred", "mailbox full", "4.2.2", final=False, account=account)
+            return Outcome("bounced", "mailbox full", "5.2.2", account=account)
+        burn = headers.asks(raw, headers.BURN)
+        state = await self.copies.delivered(message_id, recipient, address, key, scanned.mail.mail_from,
+                                            scanned.mail.subject, burn)
+        if state.previous == copies.RECALLED:
+            # The recall came while the file was being written: it wins, and the file goes.
+            await asyncio.to_thread(self.mailboxes.remove, address, key)
+            return Outcome("recalled", "recalled by the sender before delivery", "2.0.0", account=account)
+        if burn and state.changed:
+            due = time.time() + self.burn_after
+            await self.copies.redis.zadd(BURN_DUE, {f"{message_id}|{recipient.lower()}": due}, nx=True)
+        if not result.duplicate:
+            await self.notices.quota(account, usage, cause=message_id)
+        logger.info("mail_delivered", message_id=message_id, recipient=recipient, folder=folder,
+                    duplicate=result.duplicate)
+        return Outcome("delivered", f"{folder}{' (already delivered)' if result.duplicate else ''}", "2.0.0",
+                       account=account)

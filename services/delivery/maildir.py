@@ -80,5 +80,31 @@ def deliver(mailbox: Path, key: str, data: bytes, folder: str = "INBOX") -> Deli
     final = target / "new" / name
     os.rename(tmp, final)
     fsync_dir(target / "new")
-    write_durably(ledger, f"done {name}".encode())
+    # Not synced: if "done" is lost in a crash, the replay finds the file by its name and says duplicate.
+    write_durably(ledger, f"done {name}".encode(), sync=False)
     return Delivered(final, duplicate=False)
+
+
+def ledger_name(mailbox: Path, key: str) -> str | None:
+    """The file name a delivery key was given, if it was delivered."""
+    try:
+        state, _, name = (mailbox / ".govmail" / "delivered" / key).read_text(encoding="utf-8").partition(" ")
+    except FileNotFoundError:
+        return None
+    return name or None
+
+
+def find(mailbox: Path, name: str) -> Path | None:
+    """Where a delivered file is now: the user may have read it (new → cur, flags added) or moved it."""
+    maildir = mailbox / "Maildir"
+    prefix = name + ":"
+    for folder in [maildir] + sorted(p for p in maildir.glob(".*") if p.is_dir()):
+        for sub in ("new", "cur"):
+            try:
+                with os.scandir(folder / sub) as entries:
+                    for entry in entries:
+                        if entry.name == name or entry.name.startswith(prefix):
+                            return Path(entry.path)
+            except FileNotFoundError:
+                continue
+    return None

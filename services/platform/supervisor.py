@@ -77,6 +77,7 @@ class Supervisor:
             GOVMAIL_ANALYTICS_PORT=str(p.analytics_port),
             GOVMAIL_HEALTH_PORT_BASE=str(p.health_port_base),
             GOVMAIL_WEBMAIL_PORT=str(p.webmail_port),
+            GOVMAIL_DELIVERY_PORT=str(p.delivery_port),
             PYTHONUNBUFFERED="1",
         )
         if p.host in ("127.0.0.1", "::1", "localhost"):

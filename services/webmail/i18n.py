@@ -92,6 +92,10 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
     "status_recalled": ("đã thu hồi", "已撤回", "recalled"),
     "status_refused": ("không thu hồi được", "无法撤回", "not recalled"),
     "status_opened": ("đã mở", "已打开", "opened"),
+    "status_read": ("đã đọc", "已读", "read"),
+    "status_queued": ("đang gửi", "排队中", "queued"),
+    "status_remote": ("ngoài hệ thống, không thu hồi được", "外部邮箱，无法撤回", "outside the province, cannot be recalled"),
+    "status_gone": ("không còn thư để thu hồi", "没有可撤回的邮件", "nothing left to recall"),
     "unknown_place": ("nơi chưa xác định", "未知地点", "an unknown place"),
 }
 

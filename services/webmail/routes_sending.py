@@ -135,7 +135,7 @@ async def _sent_page(request: web.Request, recall: dict[str, Any] | None) -> web
     p = parts(request)
     user = session_of(request).username
     items = await p.sentlog.items(user)
-    statuses = await asyncio.gather(*(p.delivery.status(i["queue_id"]) for i in items[:20]))
+    statuses = await asyncio.gather(*(p.delivery.status(i["queue_id"], user) for i in items[:20]))
     for item, status in zip(items, statuses, strict=False):
         # Delivery's API when it answers; else the outcomes this webmail saw on the bus; else "not available".
         item["status"] = status if status is not None else (await p.sentlog.outcomes(item["queue_id"]) or None)

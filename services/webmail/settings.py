@@ -29,7 +29,9 @@ class WebmailSettings(BaseSettings):
     smtp_verify_tls: bool = Field(False, description="Verify submission's certificate; off on loopback, where "
                                   "ingress uses a self-signed one.")
     smtp_timeout: float = Field(30.0, description="Seconds for one submission conversation.")
-    delivery_api: str = Field("", description="Base URL of delivery's status/recall HTTP API; empty: not available.")
+    delivery_api: str = Field(
+        "", description="Base URL of delivery's status/recall HTTP API; empty: GOVMAIL_HOST:GOVMAIL_DELIVERY_PORT."
+    )
     delivery_api_timeout: float = Field(3.0, description="Seconds before the delivery API counts as not answering.")
     alert_sender: str = Field("", description="From: of login alerts; default postmaster@<the user's domain>.")
     max_list: int = Field(200, description="Messages listed per folder page (newest first).")

@@ -33,6 +33,7 @@ class Platform:
             GOVMAIL_ANALYTICS_PORT=str(infra.free_port()),
             GOVMAIL_HEALTH_PORT_BASE=str(infra.free_port()),
             GOVMAIL_WEBMAIL_PORT=str(infra.free_port()),
+            GOVMAIL_DELIVERY_PORT=str(infra.free_port()),
             PYTHONUNBUFFERED="1",
         )
         for inherited in ("GOVMAIL_KAFKA_BOOTSTRAP", "GOVMAIL_REDIS_URL", "GOVMAIL_CLICKHOUSE_DSN", "GOVMAIL_BLOB_URI"):

@@ -200,13 +200,13 @@ class DeliveryStandIn(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        self._answer([{"recipient": "dangthiung@tiengiang.gov.vn", "status": "delivered"},
-                      {"recipient": "quantri@tiengiang.gov.vn", "status": "delivered"}])
+        self._answer([{"recipient": "dangthiung@tiengiang.gov.vn", "state": "delivered", "detail": ""},
+                      {"recipient": "quantri@tiengiang.gov.vn", "state": "delivered", "detail": ""}])
 
     def do_POST(self) -> None:  # noqa: N802
         self.recalls.append(self.path)
-        self._answer([{"recipient": "dangthiung@tiengiang.gov.vn", "status": "recalled", "detail": ""},
-                      {"recipient": "quantri@tiengiang.gov.vn", "status": "refused", "detail": "already opened"}])
+        self._answer([{"recipient": "dangthiung@tiengiang.gov.vn", "outcome": "recalled"},
+                      {"recipient": "quantri@tiengiang.gov.vn", "outcome": "read"}])
 
     def log_message(self, *args: object) -> None:
         return None
@@ -230,6 +230,6 @@ def test_delivery_status_and_recall_per_recipient(delivery_api, page: Page, peop
     expect(page.get_by_text("quantri@tiengiang.gov.vn: đã phát")).to_be_visible()
     page.get_by_role("button", name="Thu hồi").click()
     expect(page.get_by_text("dangthiung@tiengiang.gov.vn: đã thu hồi")).to_be_visible()
-    expect(page.get_by_text("quantri@tiengiang.gov.vn: không thu hồi được (already opened)")).to_be_visible()
+    expect(page.get_by_text("quantri@tiengiang.gov.vn: đã đọc")).to_be_visible()
     assert DeliveryStandIn.recalls == ["/messages/0190abcdef12/recall"]
     shot(page, "recall")

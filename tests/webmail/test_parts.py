@@ -41,13 +41,13 @@ async def test_delivery_api_client_reads_status_and_recall_and_says_when_it_is_n
     calls = []
 
     async def status(request: web.Request) -> web.Response:
-        calls.append(("status", request.match_info["queue_id"]))
-        return web.json_response({"recipients": [{"recipient": "ung@tiengiang.gov.vn", "status": "delivered"}]})
+        calls.append(("status", request.match_info["queue_id"], request.headers["X-Govmail-User"]))
+        return web.json_response({"recipients": [{"recipient": "ung@tiengiang.gov.vn", "state": "delivered",
+                                                  "detail": "", "remote": False}]})
 
     async def recall(request: web.Request) -> web.Response:
-        calls.append(("recall", (await request.json())["actor"]))
-        return web.json_response({"recipients": [{"recipient": "ung@tiengiang.gov.vn", "status": "refused",
-                                                  "detail": "already opened"}]})
+        calls.append(("recall", request.match_info["queue_id"], request.headers["X-Govmail-User"]))
+        return web.json_response({"recipients": [{"recipient": "ung@tiengiang.gov.vn", "outcome": "read"}]})
 
     app = web.Application()
     app.add_routes([web.get("/messages/{queue_id}/status", status), web.post("/messages/{queue_id}/recall", recall)])
@@ -57,11 +57,12 @@ async def test_delivery_api_client_reads_status_and_recall_and_says_when_it_is_n
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
         api = DeliveryApi(f"http://127.0.0.1:{port}", timeout=3)
-        assert (await api.status("q1"))[0]["status"] == "delivered"
-        assert (await api.recall("q1", "hieu@tiengiang.gov.vn"))[0]["detail"] == "already opened"
-        assert calls == [("status", "q1"), ("recall", "hieu@tiengiang.gov.vn")]
-        assert await api.status("missing/../x") is not None  # the id is quoted into one path segment
+        assert await api.status("q1", "hieu@tiengiang.gov.vn") == [
+            {"recipient": "ung@tiengiang.gov.vn", "status": "delivered", "detail": ""}]
+        assert (await api.recall("q1", "hieu@tiengiang.gov.vn"))[0]["status"] == "read"
+        assert calls == [("status", "q1", "hieu@tiengiang.gov.vn"), ("recall", "q1", "hieu@tiengiang.gov.vn")]
+        assert await api.status("missing/../x", "hieu@tiengiang.gov.vn") is not None  # quoted into one segment
     finally:
         await runner.cleanup()
-    assert await DeliveryApi(f"http://127.0.0.1:{port}", timeout=1).status("q1") is None  # nobody answers
+    assert await DeliveryApi(f"http://127.0.0.1:{port}", timeout=1).status("q1", "x@y") is None  # nobody answers
     assert await DeliveryApi("", timeout=1).recall("q1", "x") is None  # not configured
