@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from dataclasses import dataclass
 
 from schemas.events import MailScanned
 from services.common import logging as log
-from services.common.directory import Account, RedisDirectory, ServiceClass
+from services.common.directory import Account, RedisDirectory, ServiceClass, usage_key
 from services.delivery import copies, headers, quarantine
 from services.delivery.copies import BURN_DUE, CopyStates
 from services.delivery.mailboxes import Mailboxes
@@ -24,15 +25,26 @@ def delivery_key(message_id: str, recipient: str) -> str:
 
 
 def delivery_headers(scanned: MailScanned, recipient: str) -> bytes:
-    """Headers a final MTA prepends: where it bounces to, who it was for, and the scanner's word."""
+    """Headers a final MTA prepends: where it bounces to, who it was for, and the scanner's word.
+
+    Prepended, so they come before any a sender forged: readers (the webmail) take the first occurrence.
+    X-Govmail-Queue-Id lets the reading side name the message in its "opened" events (burn, recall, read
+    status); X-Govmail-Symbols carries the phishing findings with the links they name, for the warning page.
+    """
     verdict = scanned.verdict
     symbols = ",".join(s.name for s in verdict.symbols) or "none"
     lines = [
         f"Return-Path: <{scanned.mail.mail_from}>",
         f"Delivered-To: {recipient}",
+        f"X-Govmail-Queue-Id: {scanned.message_id}",
         f"X-Govmail-Scan: action={verdict.action} score={verdict.score:.2f} required={verdict.required_score:.2f}"
         f" symbols={symbols}",
     ]
+    phishing = [(s.name, s.options) for s in verdict.symbols if s.name.startswith("PHISHING_")]
+    if phishing:
+        # ASCII JSON on one line (no encoding needed); the format is the webmail's (services/webmail/suspicious.py).
+        lines.append("X-Govmail-Symbols: " + json.dumps([{"name": n, "options": o} for n, o in phishing],
+                                                        separators=(",", ":")))
     if verdict.action == "add_header":
         lines.append("X-Spam-Flag: YES")
     return ("\r\n".join(lines) + "\r\n").encode("utf-8")
@@ -103,6 +115,9 @@ class LocalDelivery:
         # Our own quota notice must reach a full mailbox: that is when it matters most.
         notice = scanned.mail.listener == "internal" and headers.value(raw, NOTICE_HEADER) == "quota"
         result, usage = await asyncio.to_thread(self.mailboxes.deliver, address, key, data, folder, limit, notice)
+        # maildirsize is the truth; this copy lets ingress refuse a full mailbox at RCPT (452 4.2.2) without
+        # reading the mail volume. It lags removals until the next delivery, which only errs towards accepting.
+        await self.copies.redis.set(usage_key(address), usage.used)
         if result is None:
             await self.notices.quota(account, usage, cause=message_id, full=True)
             if may_defer:

@@ -19,6 +19,7 @@ from services.common.blobstore import BlobStore
 from services.common.bus import Publisher
 from services.common.consumer import Record, read_blob
 from services.common.directory import RedisDirectory
+from services.common.metrics import DELIVERY_OUTCOMES
 from services.common.spool import Spool
 from services.delivery.local import LocalDelivery, Outcome
 from services.delivery.notices import Notices
@@ -229,4 +230,5 @@ class Delivery:
             symbols=[s.name for s in scanned.verdict.symbols],
         )
         await self.publisher.publish(DELIVERY, event)
+        DELIVERY_OUTCOMES.labels(outcome=event.status, route="remote" if remote else "local").inc()
         await self.status.set(scanned.message_id or "", recipient, status, outcome.detail, remote=remote)

@@ -10,6 +10,7 @@ from services.common import logging as log
 from services.common.blobstore import BlobStore
 from services.common.bus import Publisher
 from services.common.consumer import PermanentError, Record, read_blob
+from services.common.metrics import VERDICTS
 from services.scanner.checks.classified import SYMBOL as CLASSIFIED
 from services.scanner.pipeline import Pipeline
 
@@ -42,6 +43,7 @@ class ScanHandler:
             # Audited before the verdict goes out: a retry publishes the same event id again.
             await self.publisher.publish(AUDIT, classified_audit(received, verdict, classified.options))
         await self.publisher.publish(SCANNED, scanned)
+        VERDICTS.labels(action=verdict.action).inc()
         logger.info(
             "mail_scanned",
             message_id=received.message_id,

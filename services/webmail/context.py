@@ -31,7 +31,7 @@ logger = log.get(__name__)
 HERE = Path(__file__).parent
 LOGIN_COOKIE = "gm_login"  # pre-session CSRF token of the login form (double submit)
 LANG_COOKIE = "gm_lang"
-PUBLIC = ("/login", "/healthz", "/readyz", "/link", "/static/")
+PUBLIC = ("/login", "/healthz", "/readyz", "/metrics", "/link", "/static/")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # The pages' own policy: our script and style only, frames only from us, nothing framing us.
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "

@@ -13,6 +13,7 @@ from services.common import logging as log
 from services.common.bus import PublishError
 from services.common.directory import account_key
 from services.common.http import http_error, problem
+from services.common.metrics import REGISTRY
 from services.webmail.context import (
     HERE,
     PAGE_CSP,
@@ -122,7 +123,7 @@ def build_app(p: Parts) -> web.Application:
                                        autoescape=True, undefined=jinja2.StrictUndefined)
     m = "/mail/{mailbox}/{folder}/{uid}"
     app.add_routes([
-        web.get("/healthz", healthz), web.get("/readyz", readyz),
+        web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/metrics", REGISTRY.handler()),
         web.get("/login", login_page), web.post("/login", login), web.post("/logout", logout),
         web.get("/password", password_page), web.post("/password", password_change),
         web.get("/", home), web.get("/link", link_warning),

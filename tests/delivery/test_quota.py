@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from schemas.events import MailDelivery, MailRetry
-from services.common.directory import service_class_key
+from services.common.directory import service_class_key, usage_key
 from services.delivery import maildir, quota
 from services.delivery.local import delivery_headers, delivery_key
 from services.delivery.mailboxes import Mailboxes
@@ -62,6 +62,7 @@ async def test_owner_is_warned_once_per_threshold_crossing(infra_parts, redis_cl
         await s.deliver(second)  # a replay: no second copy, no second notice
         assert len(s.messages(owner)) == 2
         assert redis_client.get(f"gm:quota:warned:{owner}") == "80"
+        assert int(redis_client.get(usage_key(owner))) == 2 * size  # what ingress reads to refuse at RCPT
         notices = await system_mail_to(infra_parts.bootstrap, s.blobs, owner)
         assert len(notices) == 1
         assert notices[0]["Subject"] == f"Hộp thư {owner} đã dùng 80% dung lượng"

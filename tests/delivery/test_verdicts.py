@@ -111,3 +111,21 @@ async def test_rejected_mail_from_outside_bounces_to_nobody(infra_parts, redis_c
         assert rejected.status == "rejected" and rejected.symbols == ["VIRUS_EICAR"]
         assert await system_mail_to(infra_parts.bootstrap, s.blobs, "spoofed@example.com", timeout=3,
                                     trace_id=event.trace_id) == []
+
+
+async def test_the_copy_names_its_queue_id_and_phishing_links_before_any_forged_header(
+        infra_parts, redis_client, tmp_path) -> None:
+    owner = "tranthimai@tiengiang.gov.vn"
+    add_account(redis_client, owner, "Trần Thị Mai")
+    forged = {"X-Govmail-Symbols": "[]", "X-Govmail-Queue-Id": "forged"}  # an outsider's attempt to hide the warning
+    phishing = Symbol(name="PHISHING_LINK_MISMATCH", score=3.0, group="phishing",
+                      options=["http://tiengiang-gov.example/login shows as https://tiengiang.gov.vn"])
+    async with stack(infra_parts, tmp_path) as s:
+        event = scanned(s.blobs, message("hotro@example.com", [owner], "Xác thực tài khoản", "Nhấn vào liên kết",
+                                         extra=forged),
+                        "hotro@example.com", [owner], symbols=[phishing], direction="inbound", listener="mx")
+        await s.deliver(event)
+        (copy,) = s.messages(owner)
+    parsed = email.message_from_bytes(copy, policy=email.policy.default)
+    assert parsed["X-Govmail-Queue-Id"] == event.message_id  # the first occurrence is delivery's
+    assert json.loads(parsed["X-Govmail-Symbols"]) == [{"name": phishing.name, "options": phishing.options}]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import smtplib
+import urllib.request
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -131,3 +132,21 @@ def test_platform_writes_no_stray_files_outside_its_data_dir(platform: Platform)
     data = Path(platform.data_dir)
     for part in ("mail", "blobs", "spool", "redis", "clickhouse", "logs", "run"):
         assert (data / part).is_dir(), part
+
+
+def test_every_service_serves_its_metrics_after_mail_flowed(platform: Platform, hieu: str) -> None:
+    platform.send("anhnv.tt@backan.gov.vn", [hieu], vietnamese_mail(hieu))
+    platform.wait_messages(hieu, 1)
+    env = platform.env
+    base = int(env["GOVMAIL_HEALTH_PORT_BASE"])
+    ports = {"scanner": base, "delivery": base + 1, "ingress": base + 2, "lifecycle": int(env["GOVMAIL_ADMIN_PORT"]),
+             "analytics": int(env["GOVMAIL_ANALYTICS_PORT"]), "webmail": int(env["GOVMAIL_WEBMAIL_PORT"])}
+    pages = {}
+    for service, port in ports.items():
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            pages[service] = response.read().decode()
+    assert 'govmail_smtp_replies_total{listener="mx",code="250"}' in pages["ingress"]
+    assert 'govmail_verdicts_total{action="accept"}' in pages["scanner"]
+    assert 'govmail_delivery_outcomes_total{outcome="delivered",route="local"}' in pages["delivery"]
+    assert 'govmail_messages_in_total{service="scanner",topic="mail.received.v1"}' in pages["scanner"]
+    assert all("# TYPE govmail_messages_out_total counter" in page for page in pages.values())

@@ -14,10 +14,6 @@ from tests.k8s.conftest import ROOT, find, one
 # Settings the manifests already use whose fields come from branches merged together with this one
 # (delivery API and DKIM, webmail, lifecycle admin auth). The last test below fails once such a field
 # exists, so that this list empties itself at the merge instead of hiding a typo later.
-AFTER_MERGE = {
-    "GOVMAIL_DELIVERY_PORT", "GOVMAIL_WEBMAIL_PORT", "DELIVERY_DKIM_KEYS", "LIFECYCLE_BOOTSTRAP_TOKEN",
-    "WEBMAIL_SMTP_HOST", "WEBMAIL_SMTP_VERIFY_TLS", "WEBMAIL_DELIVERY_API", "WEBMAIL_COOKIE_SECURE", "WEBMAIL_IPLIB",
-}
 PREFIXES = ("GOVMAIL_", "INGRESS_", "SCANNER_", "DELIVERY_", "LIFECYCLE_", "ANALYTICS_", "WEBMAIL_")
 
 
@@ -43,13 +39,8 @@ def passed_settings(rendered: list[dict[str, Any]]) -> set[str]:
 
 
 def test_every_setting_in_the_manifests_is_a_field_of_a_settings_class(rendered):
-    unknown = passed_settings(rendered["province"]) - known_settings() - AFTER_MERGE
+    unknown = passed_settings(rendered["province"]) - known_settings()
     assert unknown == set(), f"no settings field reads {sorted(unknown)}"
-
-
-def test_settings_awaiting_the_merge_are_not_fields_yet():
-    arrived = AFTER_MERGE & known_settings()
-    assert arrived == set(), f"remove {sorted(arrived)} from AFTER_MERGE: they are real settings now"
 
 
 def test_the_ports_the_manifests_open_are_the_ports_the_settings_name(rendered):

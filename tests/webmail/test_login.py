@@ -25,6 +25,8 @@ async def test_health_and_readiness(webmail):
             assert r.status == 200 and (await r.json())["status"] == "ok"
         async with http.get(f"{webmail}/readyz") as r:
             assert r.status == 200 and (await r.json())["status"] == "ready"
+        async with http.get(f"{webmail}/metrics") as r:  # scraped without a session
+            assert r.status == 200 and "# TYPE govmail_messages_out_total counter" in await r.text()
 
 
 async def test_login_sets_a_strict_http_only_session_cookie(webmail, people):
