@@ -57,7 +57,8 @@ def make_parts(platform: PlatformSettings, settings: WebmailSettings, directory:
         smtp={"host": settings.smtp_host, "port": platform.submission_port, "verify_tls": settings.smtp_verify_tls,
               "timeout": settings.smtp_timeout},
         hostname=platform.local_hostname, max_list=settings.max_list, ready=is_ready,
-        trusted_proxies=[ipaddress.ip_network(c, strict=False) for c in settings.trusted_proxies])
+        trusted_proxies=[ipaddress.ip_network(c, strict=False) for c in settings.trusted_proxies],
+        blobs=mailer.blobs)
 
 
 async def serve(platform: PlatformSettings, settings: WebmailSettings, stop: asyncio.Event) -> None:

@@ -13,6 +13,7 @@ import jinja2
 from aiohttp import web
 
 from services.common import logging as log
+from services.common.blobstore import FileBlobStore
 from services.common.bus import Publisher
 from services.common.directory import RedisDirectory
 from services.common.http import problem
@@ -61,6 +62,7 @@ class Parts:
     max_list: int
     ready: Callable[[], bool]
     trusted_proxies: list[IPNetwork] = field(default_factory=list)
+    blobs: FileBlobStore | None = None  # where reported messages go for the scanner's training (mail.feedback.v1)
 
 
 PARTS = web.AppKey("parts", Parts)

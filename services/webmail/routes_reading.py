@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import time
 from dataclasses import asdict
 from datetime import date
@@ -12,7 +14,11 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from schemas.events import MailFeedback
+from schemas.registry import FEEDBACK
+from services.common.bus import PublishError
 from services.common.http import json_response, problem
+from services.delivery.reports import build_mdn
 from services.webmail import reading
 from services.webmail.activity import queue_id_of
 from services.webmail.context import (
@@ -26,6 +32,7 @@ from services.webmail.context import (
     wants_json,
 )
 from services.webmail.mailstore import SENT, delivered_at, parse
+from services.webmail.submit import SubmitError, submit
 
 
 async def home(request: web.Request) -> web.StreamResponse:
@@ -191,6 +198,33 @@ async def mark_todo(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/todo")
 
 
+async def report(request: web.Request) -> web.StreamResponse:
+    """The user says the filter misjudged a message: it goes to the scanner's training set (mail.feedback.v1)."""
+    found = await _message(request)
+    if found is None:
+        return not_found()
+    mailbox, folder, uid, path = found
+    p = parts(request)
+    user = session_of(request).username
+    label = str((await request.post()).get("label", ""))
+    if label not in ("spam", "ham"):
+        return problem(400, "bad-label", "Bad label", f"label must be 'spam' or 'ham', not {label!r}")
+    raw = await asyncio.to_thread(path.read_bytes)
+    message = parse(raw)
+    assert p.blobs is not None
+    blob = await asyncio.to_thread(p.blobs.put, raw)
+    event = MailFeedback(producer="webmail", message_id=queue_id_of(message), blob=blob, label=label,  # type: ignore[arg-type]
+                         reporter=user, header_message_id=str(message["Message-ID"] or ""), mailbox=mailbox)
+    try:
+        await p.publisher.publish(FEEDBACK, event)
+    except PublishError as exc:
+        return problem(503, "bus-unavailable", "Try again later", f"the report could not be recorded: {exc}")
+    await p.records.operation(user, f"reported_{label}", mailbox=mailbox, subject=str(message["Subject"] or ""))
+    if wants_json(request):
+        return json_response({"reported": label, "event_id": event.event_id})
+    raise web.HTTPSeeOther(mail_url(mailbox, folder))
+
+
 async def todo_list(request: web.Request) -> web.Response:
     p = parts(request)
     user = session_of(request).username
@@ -204,3 +238,33 @@ async def todo_done(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     await parts(request).todos.done(session_of(request).username, str(form.get("ref", "")))
     raise web.HTTPSeeOther("/todo")
+
+
+async def read_receipt(request: web.Request) -> web.StreamResponse:
+    """The reader agrees to the sender's Disposition-Notification-To: an RFC 8098 receipt, sent once, as the reader."""
+    found = await _message(request)
+    if found is None:
+        return not_found("no such message")
+    mailbox, folder, uid, path = found
+    p = parts(request)
+    session = session_of(request)
+    built = build_mdn(await asyncio.to_thread(path.read_bytes), session.username, p.hostname)
+    if built is None:
+        return problem(409, "no-receipt-asked", "No receipt asked", "this message asks for no read receipt")
+    to, raw = built
+    if not await p.directory.redis.set(receipt_key(mailbox, uid), "1", nx=True, ex=400 * 86400):
+        return problem(409, "receipt-already-sent", "Already sent", "the read receipt for this message was sent")
+    try:
+        await submit(email.message_from_bytes(raw, policy=email.policy.default), session.username, [to],
+                     session.username, session.submit_token, **p.smtp)
+    except SubmitError as exc:
+        await p.directory.redis.delete(receipt_key(mailbox, uid))
+        return problem(422, "submission-refused", "Not sent", f"{exc.code} {exc.text}".strip())
+    await p.records.operation(session.username, "read_receipt", mailbox=mailbox, to=to)
+    if wants_json(request):
+        return json_response({"receipt_to": to})
+    raise web.HTTPSeeOther(mail_url(mailbox, folder, uid))
+
+
+def receipt_key(mailbox: str, uid: str) -> str:
+    return f"gm:webmail:receipt:{mailbox.lower()}:{uid}"

@@ -158,3 +158,4 @@ async def recall(request: web.Request) -> web.Response:
             return problem(503, "delivery-api-unavailable", "Not available", "the delivery service does not answer")
         return json_response({"queue_id": queue_id, "recipients": result})
     return await _sent_page(request, recall={"queue_id": queue_id, "result": result})
+

@@ -46,6 +46,8 @@ from services.webmail.routes_reading import (
     mark_todo,
     message_body,
     message_view,
+    read_receipt,
+    report,
     todo_done,
     todo_list,
 )
@@ -130,7 +132,8 @@ def build_app(p: Parts) -> web.Application:
         web.get("/mail/{mailbox}/{folder}", folder_view), web.get("/api/mail/{mailbox}/{folder}", folder_view),
         web.get(m, message_view), web.get("/api" + m, message_view),
         web.get(m + "/body", message_body), web.get(m + "/part/{index}", attachment),
-        web.post(m + "/delete", delete), web.post(m + "/todo", mark_todo),
+        web.post(m + "/delete", delete), web.post(m + "/todo", mark_todo), web.post(m + "/report", report),
+        web.post(m + "/receipt", read_receipt),
         web.get("/todo", todo_list), web.get("/api/todo", todo_list), web.post("/todo/done", todo_done),
         web.get("/compose", compose_page), web.post("/compose", compose_send),
         web.get("/sent", sent_list), web.get("/api/sent", sent_list),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from schemas.events import MailboxActivity
+from schemas.events import MailboxActivity, MailFeedback
+from services.common.blobstore import FileBlobStore
 from services.common.directory import Grant, granted_key, grants_key
 from services.webmail.suspicious import format_header
 from tests.webmail.conftest import bus_events, client, csrf_of, deliver, letter, login
@@ -223,3 +225,22 @@ async def test_locking_the_account_ends_its_open_sessions(webmail, people, redis
         redis_client.hset(f"gm:account:{people.hieu}", "status", "active")
         async with http.get(f"{webmail}/api/todo") as r:
             assert r.status == 401  # unlocking does not revive the old session
+
+
+async def test_reporting_spam_sends_the_message_to_the_scanners_training(webmail, webmail_env, people, infra_parts):
+    raw = letter(people.hieu, "Khuyến mãi đặc biệt — 特价促销", text="Mua ngay hôm nay, giảm 90%!\n")
+    uid = deliver(webmail_env, people.hieu, raw, prefix=b"X-Govmail-Queue-Id: 0190feedbac01\r\n")
+    async with client() as http:
+        assert await login(http, webmail, people.hieu) == 303
+        csrf = await csrf_of(http, webmail)
+        url = f"{webmail}/mail/{people.hieu}/INBOX/{uid}/report"
+        async with http.post(url, data={"csrf": csrf, "label": "maybe"}, headers={"Accept": "application/json"}) as r:
+            assert r.status == 400 and r.content_type == "application/problem+json"
+        async with http.post(url, data={"csrf": csrf, "label": "spam"}, headers={"Accept": "application/json"}) as r:
+            assert r.status == 200 and (await r.json())["reported"] == "spam"
+    [event] = await bus_events(infra_parts.bootstrap, "mail.feedback.v1",
+                               lambda e: e.get("reporter") == people.hieu, 1)
+    feedback = MailFeedback.model_validate(event)
+    assert (feedback.label, feedback.mailbox, feedback.message_id) == ("spam", people.hieu, "0190feedbac01")
+    stored = FileBlobStore.from_uri(Path(webmail_env["GOVMAIL_DATA_DIR"], "blobs").resolve().as_uri()).get(feedback.blob)
+    assert stored.endswith(raw)

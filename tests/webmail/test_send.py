@@ -174,3 +174,31 @@ async def test_reply_and_forward_keep_the_thread_and_are_events(ingress_and_webm
     assert sent[0]["In-Reply-To"] == message_id
     [forwarded] = list(sent[1].iter_attachments())
     assert forwarded.get_filename() == "Đề nghị góp ý dự thảo.eml"
+
+
+async def test_a_read_receipt_goes_once_through_submission_as_the_reader(ingress_and_webmail, people, infra_parts,
+                                                                        webmail_env):
+    base = ingress_and_webmail
+    asked = letter(people.hieu, "Công văn khẩn — 紧急公文", sender=f"Đặng Thị Ưng <{people.ung}>",
+                   headers={"Disposition-Notification-To": people.ung})
+    uid = deliver(webmail_env, people.hieu, asked)
+    plain = deliver(webmail_env, people.hieu, letter(people.hieu, "Không cần xác nhận"))
+    async with client() as http:
+        assert await login(http, base, people.hieu) == 303
+        async with http.get(f"{base}/mail/{people.hieu}/INBOX/{uid}") as r:
+            assert "/receipt" in await r.text()
+        csrf = await csrf_of(http, base)
+        json_ = {"Accept": "application/json"}
+        async with http.post(f"{base}/mail/{people.hieu}/INBOX/{plain}/receipt", data={"csrf": csrf}, headers=json_) as r:
+            assert r.status == 409
+        async with http.post(f"{base}/mail/{people.hieu}/INBOX/{uid}/receipt", data={"csrf": csrf}, headers=json_) as r:
+            assert r.status == 200 and (await r.json())["receipt_to"] == people.ung
+        async with http.post(f"{base}/mail/{people.hieu}/INBOX/{uid}/receipt", data={"csrf": csrf}, headers=json_) as r:
+            assert r.status == 409  # once only
+    [event] = await bus_events(infra_parts.bootstrap, "mail.received.v1",
+                               lambda e: e.get("mail", {}).get("rcpt_to") == [people.ung]
+                               and e["mail"].get("authenticated_as") == people.hieu, 1)
+    blobs = FileBlobStore.from_uri(f"file://{webmail_env['GOVMAIL_DATA_DIR']}/blobs")
+    mdn = email.message_from_bytes(blobs.get(MailReceived.model_validate(event).mail.blob), policy=email.policy.default)
+    assert mdn.get_content_type() == "multipart/report" and mdn.get_param("report-type") == "disposition-notification"
+    assert "Công văn khẩn" in str(mdn["Subject"])
