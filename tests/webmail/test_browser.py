@@ -7,19 +7,21 @@ import email
 import email.policy
 import json
 import os
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from schemas.events import MailDelivery, MailReceived
 from services.common.blobstore import FileBlobStore
 from services.common.bus import KafkaPublisher
+from services.delivery import copies
+from services.delivery.copies import CopyStates
+from services.delivery.status import StatusStore
 from services.webmail.sentlog import sent_key
 from tests.webmail.conftest import PASSWORD, bus_events, deliver, letter, start_service, stop_service
 from tests.webmail.test_reading import DECEPTIVE
@@ -186,50 +188,48 @@ def test_new_mail_notification_arrives_over_sse(page: Page, people, infra_parts)
     shot(page, "notification")
 
 
-class DeliveryStandIn(BaseHTTPRequestHandler):
-    """Stands in for delivery's status/recall API (built in parallel, not merged yet) with its agreed JSON."""
-
-    recalls: list[str] = []
-
-    def _answer(self, recipients: list[dict]) -> None:
-        body = json.dumps({"recipients": recipients}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        self._answer([{"recipient": "dangthiung@tiengiang.gov.vn", "state": "delivered", "detail": ""},
-                      {"recipient": "quantri@tiengiang.gov.vn", "state": "delivered", "detail": ""}])
-
-    def do_POST(self) -> None:  # noqa: N802
-        self.recalls.append(self.path)
-        self._answer([{"recipient": "dangthiung@tiengiang.gov.vn", "outcome": "recalled"},
-                      {"recipient": "quantri@tiengiang.gov.vn", "outcome": "read"}])
-
-    def log_message(self, *args: object) -> None:
-        return None
-
-
 @pytest.fixture
-def delivery_api(webmail_env) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), DeliveryStandIn)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    webmail_env["WEBMAIL_DELIVERY_API"] = f"http://127.0.0.1:{server.server_port}"  # before the webmail starts
-    yield webmail_env["WEBMAIL_DELIVERY_API"]
-    server.shutdown()
+def delivery_service(webmail_env) -> Iterator[None]:
+    """The real delivery service: its status and recall API is what the sent page shows and the button calls."""
+    proc = start_service("delivery", webmail_env)
+    yield
+    stop_service(proc, webmail_env, "delivery")
 
 
-def test_delivery_status_and_recall_per_recipient(delivery_api, page: Page, people, redis_client):
+def seed_sent_message(redis_url: str, queue_id: str, sender: str, subject: str, opened: list[str],
+                      unread: list[str]) -> None:
+    """Delivery's records of a message it delivered to these recipients, some of whom opened it."""
+
+    async def seed() -> None:
+        client = aioredis.from_url(redis_url, decode_responses=True)
+        status, copy_states = StatusStore(client, 3600), CopyStates(client, 3600)
+        await status.message(queue_id, sender, subject, "", time.time())
+        for recipient in opened + unread:
+            await status.set(queue_id, recipient, "delivered", "INBOX")
+            await copy_states.delivered(queue_id, recipient, recipient, f"k-{recipient}", sender, subject, False)
+        for recipient in opened:
+            await copy_states.move(queue_id, recipient, copies.OPENED, copies.DELIVERED)
+            await status.set(queue_id, recipient, "read", "opened")
+        await client.aclose()
+
+    run_async(seed())
+
+
+def test_delivery_status_and_recall_per_recipient(delivery_service, webmail_env, page: Page, people, redis_client):
     entry = {"queue_id": "0190abcdef12", "subject": "Công văn khẩn — 紧急公文", "at": time.time(),
              "to": ["dangthiung@tiengiang.gov.vn", "quantri@tiengiang.gov.vn"]}
     redis_client.lpush(sent_key(people.hieu), json.dumps(entry))
+    seed_sent_message(webmail_env["GOVMAIL_REDIS_URL"], entry["queue_id"], people.hieu, entry["subject"],
+                      opened=["quantri@tiengiang.gov.vn"], unread=["dangthiung@tiengiang.gov.vn"])
     log_in_with_the_keyboard(page, people.hieu)
     page.goto("/sent")
-    expect(page.get_by_text("quantri@tiengiang.gov.vn: đã phát")).to_be_visible()
-    page.get_by_role("button", name="Thu hồi").click()
-    expect(page.get_by_text("dangthiung@tiengiang.gov.vn: đã thu hồi")).to_be_visible()
+    expect(page.get_by_text("dangthiung@tiengiang.gov.vn: đã phát")).to_be_visible()
     expect(page.get_by_text("quantri@tiengiang.gov.vn: đã đọc")).to_be_visible()
-    assert DeliveryStandIn.recalls == ["/messages/0190abcdef12/recall"]
+    page.get_by_role("button", name="Thu hồi").click()
+    result = page.locator("section")  # the recall's per-recipient answer, above the table
+    expect(result.get_by_text("dangthiung@tiengiang.gov.vn: đã thu hồi")).to_be_visible()
+    expect(result.get_by_text("quantri@tiengiang.gov.vn: đã đọc")).to_be_visible()
+    expect(page.get_by_role("table").get_by_text("dangthiung@tiengiang.gov.vn: đã thu hồi")).to_be_visible()
+    assert run_async(StatusStore(aioredis.from_url(webmail_env["GOVMAIL_REDIS_URL"], decode_responses=True),
+                                 3600).get("0190abcdef12"))["recipients"][0]["state"] == "recalled"
     shot(page, "recall")
