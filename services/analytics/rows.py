@@ -16,6 +16,7 @@ from schemas.registry import (
     AUTH,
     DELIVERY,
     DLQ_TOPICS,
+    FEEDBACK,
     RECEIVED,
     RETRY,
     SCANNED,
@@ -179,6 +180,18 @@ def audit_row(event: events.AdminAudit) -> Row:
     }
 
 
+def feedback_row(event: events.MailFeedback) -> Row:
+    return {
+        **envelope(event),
+        "label": event.label,
+        "reporter": event.reporter.lower(),
+        "mailbox": event.mailbox.lower(),
+        "header_message_id": event.header_message_id,
+        "blob_sha256": event.blob.sha256,
+        "note": event.note,
+    }
+
+
 def dead_letter_row(event: events.DeadLetter, dlq_topic: str) -> Row:
     return {
         **envelope(event),
@@ -203,6 +216,7 @@ MAIN_TABLES: dict[str, tuple[str, Callable[[Any], Row]]] = {
     ACCOUNTS: ("account_events", account_row),
     AUTH: ("auth_events", auth_row),
     AUDIT: ("admin_audit", audit_row),
+    FEEDBACK: ("mail_feedback", feedback_row),
 }
 DEAD_LETTERS = "dead_letters"
 

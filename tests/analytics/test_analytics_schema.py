@@ -70,7 +70,7 @@ ROLLUP_VIEWS = {"mail_daily_received", "mail_daily_delivery", "mail_daily_scanne
 # The retention policy of docs/analytics.md, in years (dead letters: 90 days).
 RETENTION = {"mail_received": "2 YEAR", "mail_scanned": "2 YEAR", "mail_delivery": "2 YEAR", "mail_retry": "2 YEAR",
              "mailbox_activity": "2 YEAR", "auth_events": "1 YEAR", "dead_letters": "90 DAY",
-             "account_events": "10 YEAR", "admin_audit": "10 YEAR"}
+             "account_events": "10 YEAR", "admin_audit": "10 YEAR", "mail_feedback": "2 YEAR"}
 
 
 def test_every_table_is_a_monthly_merge_tree_keyed_by_event_id_with_every_column_commented(client):
