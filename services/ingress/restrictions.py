@@ -59,15 +59,21 @@ def parse_clients(items: list[str]) -> list[str]:
     return sorted(set(clients))
 
 
-def _in_networks(ip: str, networks: list[str]) -> bool:
+def client_address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The client's address as the administrator writes it, or None when `ip` is not an address."""
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
-        return False
+        return None
     # A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d; the administrator wrote a.b.c.d.
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in ipaddress.ip_network(n, strict=False) for n in networks)
+        return address.ipv4_mapped
+    return address
+
+
+def _in_networks(ip: str, networks: list[str]) -> bool:
+    address = client_address(ip)
+    return address is not None and any(address in ipaddress.ip_network(n, strict=False) for n in networks)
 
 
 def _in_hours(spec: str, now: time) -> bool:

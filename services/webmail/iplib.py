@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from services.common.settings import PlatformSettings
+from services.ingress.restrictions import client_address
 from services.webmail.settings import WebmailSettings
 
 UNKNOWN = ""
@@ -57,12 +58,9 @@ class IpLibrary:
 
     def place(self, ip: str) -> str:
         self._load()
-        try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
+        address = client_address(ip)
+        if address is None:
             return UNKNOWN
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
         for network, place in self._entries:
             if address.version == network.version and address in network:
                 return place
