@@ -571,7 +571,12 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(encoding="utf-8")
         sys.stderr.reconfigure(encoding="utf-8")
-    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["iplib"]:  # the province's IP library (R23) is a file the webmail reads, not an API call
+        from services.webmail import iplib
+
+        return iplib.main(argv[1:], prog="govmail admin iplib")
+    args = parser().parse_args(argv)
     token = args.token or (Path(args.token_file).read_text().strip() if args.token_file else default_token())
     client = AdminClient(args.url or default_url(), args.admin or default_admin(), token=token)
     try:

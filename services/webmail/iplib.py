@@ -86,9 +86,9 @@ class IpLibrary:
         return len(before) != len(self.entries())
 
 
-def main(argv: list[str]) -> int:
-    """`govmail webmail iplib add CIDR PLACE | remove CIDR | list`."""
-    parser = argparse.ArgumentParser(prog="govmail webmail iplib", description="Edit the province's IP library "
+def main(argv: list[str], prog: str = "govmail webmail iplib") -> int:
+    """`govmail admin iplib add CIDR PLACE | remove CIDR | list` (also `govmail webmail iplib …`)."""
+    parser = argparse.ArgumentParser(prog=prog, description="Edit the province's IP library "
                                      "(CIDR -> place) that names where webmail logins come from (R23).")
     sub = parser.add_subparsers(dest="action", required=True)
     add = sub.add_parser("add", help="add or replace a network")

@@ -7,6 +7,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from schemas.events import AccountEvent, AuthEvent, MailReceived
 from services.common.directory import account_key
 from services.lifecycle.credentials import history_key
@@ -156,9 +158,10 @@ async def test_login_from_a_new_place_alerts_the_user(webmail_env, people, redis
     assert MailReceived.model_validate(alert).mail.subject == "Cảnh báo: đăng nhập từ nơi mới"
 
 
-def test_iplib_command_adds_lists_and_removes(webmail_env):
+@pytest.mark.parametrize("command", [("admin", "iplib"), ("webmail", "iplib")])
+def test_iplib_command_adds_lists_and_removes(webmail_env, command):
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(govmail_command("webmail", "iplib", *args), env=webmail_env, capture_output=True,
+        return subprocess.run(govmail_command(*command, *args), env=webmail_env, capture_output=True,
                               text=True, timeout=60)
 
     assert run("add", "10.20.30.0/24", "UBND", "huyện", "Chợ", "Gạo").returncode == 0
