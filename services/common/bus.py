@@ -20,12 +20,6 @@ logger = log.get(__name__)
 T = TypeVar("T", AIOKafkaProducer, AIOKafkaConsumer)
 
 
-# Tansu answers a long-polling fetch only when its wait runs out, even if records arrive meanwhile
-# (measured: aiokafka's 500 ms default costs ~250 ms a hop on average, faust's hard-coded 1,500 ms
-# ~700 ms). Every consumer therefore polls with a short wait; on Kafka this only costs idle requests.
-FETCH_MAX_WAIT_MS = 100
-
-
 class PublishError(Exception):
     """The broker did not acknowledge an event in time; the caller must not report success."""
 
