@@ -114,7 +114,7 @@ class IngressHandler:
         domain = domain_of(address)
         local, account = await self.directory.recipient(address)
         if not local:
-            return self.foreign_domain(domain)
+            return self.foreign_domain(domain, envelope)
         if account is None or account.status == "deleted":
             return replies.USER_UNKNOWN.format(address=address)
         if account.status == "locked":
@@ -129,7 +129,8 @@ class IngressHandler:
         envelope.size_limits[address] = limits.max_message_bytes
         return None
 
-    def foreign_domain(self, domain: str) -> str:
+    def foreign_domain(self, domain: str, envelope: Envelope) -> str | None:
+        """The reply to a recipient in a domain that is not ours, or None to accept it."""
         # MX takes no AUTH, so mail for a foreign domain would make us an open relay.
         return replies.RELAY_DENIED.format(domain=domain)
 

@@ -100,6 +100,7 @@ class DraftEnvelope(Envelope):
         self.size_limits: dict[str, int] = {}
         self.sender: Account | None = None
         self.delegation: Any = None  # the submission listener's verdict on From:/Sender: (submission.Delegation)
+        self.outbound = False  # a recipient in another domain was accepted (submission): the mail leaves the province
 
 
 class _State(enum.Enum):

@@ -16,7 +16,7 @@ from schemas.registry import AUTH
 from services.common import logging as log
 from services.common.directory import Account
 from services.ingress import replies
-from services.ingress.handler import IngressHandler, declared_size, domain_of, peer_ip
+from services.ingress.handler import IngressHandler, declared_size, peer_ip
 from services.ingress.restrictions import OutboundCap
 from services.ingress.streaming import Draft
 
@@ -151,11 +151,10 @@ class SubmissionHandler(IngressHandler):
                 logger.warning("outbound_count_failed", username=str(session.auth_data), error=str(exc))
         return reply
 
-    async def refuse_recipient(self, address: str, envelope: Envelope) -> str | None:
-        """Authenticated senders may write to the world; local recipients get MX's checks."""
-        if not await self.directory.is_local_domain(domain_of(address)):
-            return None
-        return await super().refuse_recipient(address, envelope)
+    def foreign_domain(self, domain: str, envelope: Envelope) -> str | None:
+        """Authenticated senders may write to the world; the message is then outbound."""
+        envelope.outbound = True
+        return None
 
     async def refuse_content(self, session: Session, envelope: Envelope, headers: dict[str, str]) -> str | None:
         draft = envelope.draft
@@ -163,8 +162,7 @@ class SubmissionHandler(IngressHandler):
 
     async def origin(self, session: Session, envelope: Envelope) -> dict[str, Any]:
         account = envelope.sender
-        local = [await self.directory.is_local_domain(domain_of(r)) for r in envelope.rcpt_tos]
         delegation = envelope.delegation or Delegation()
         return {"authenticated_as": str(session.auth_data), "sender_unit": (account.unit or None) if account else None,
-                "direction": "internal" if all(local) else "outbound",
+                "direction": "outbound" if envelope.outbound else "internal",
                 "delegation": delegation.kind, "delegated_mailbox": delegation.mailbox}
