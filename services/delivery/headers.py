@@ -8,10 +8,21 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
+from collections.abc import Iterable
 from email.headerregistry import Address
 
 SEPARATE = "X-Govmail-Separate"
 BURN = "X-Govmail-Burn"
+# Written by delivery on every copy, read by the webmail (first occurrence: ours is prepended).
+QUEUE_ID = "X-Govmail-Queue-Id"
+SYMBOLS = "X-Govmail-Symbols"
+
+
+def symbols_header(symbols: Iterable[tuple[str, list[str]]]) -> str:
+    """`X-Govmail-Symbols: [{"name": …, "options": […]}]` on one line, ASCII-only JSON so it needs no encoding."""
+    value = json.dumps([{"name": n, "options": o} for n, o in symbols], separators=(",", ":"))
+    return f"{SYMBOLS}: {value}"
 
 
 def split(raw: bytes) -> tuple[list[bytes], bytes]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import time
 from dataclasses import dataclass
 
@@ -36,15 +35,13 @@ def delivery_headers(scanned: MailScanned, recipient: str) -> bytes:
     lines = [
         f"Return-Path: <{scanned.mail.mail_from}>",
         f"Delivered-To: {recipient}",
-        f"X-Govmail-Queue-Id: {scanned.message_id}",
+        f"{headers.QUEUE_ID}: {scanned.message_id}",
         f"X-Govmail-Scan: action={verdict.action} score={verdict.score:.2f} required={verdict.required_score:.2f}"
         f" symbols={symbols}",
     ]
     phishing = [(s.name, s.options) for s in verdict.symbols if s.name.startswith("PHISHING_")]
     if phishing:
-        # ASCII JSON on one line (no encoding needed); the format is the webmail's (services/webmail/suspicious.py).
-        lines.append("X-Govmail-Symbols: " + json.dumps([{"name": n, "options": o} for n, o in phishing],
-                                                        separators=(",", ":")))
+        lines.append(headers.symbols_header(phishing))
     if verdict.action == "add_header":
         lines.append("X-Spam-Flag: YES")
     return ("\r\n".join(lines) + "\r\n").encode("utf-8")

@@ -11,11 +11,12 @@ from schemas.events import MailboxActivity, derived_event_id
 from schemas.registry import ACTIVITY
 from services.common import logging as log
 from services.common.bus import Publisher, PublishError
+from services.delivery.headers import QUEUE_ID
 
 logger = log.get(__name__)
 
-# Delivery may name the govmail queue id of a message in this header; the events carry it when present.
-QUEUE_ID_HEADER = "X-Govmail-Queue-Id"
+# Delivery names the govmail queue id of each copy in this header; the events carry it when present.
+QUEUE_ID_HEADER = QUEUE_ID
 _OPENED_TTL = 400 * 86400  # longer than any mail is kept in practice; bounded so keys do not pile up forever
 
 

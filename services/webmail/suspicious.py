@@ -1,7 +1,7 @@
 """Which links in a message the scanner marked suspicious: its PHISHING_* symbols' options, from a delivery header.
 
 The header is `X-Govmail-Symbols: <JSON list of {"name": ..., "options": [...]}>`, prepended by delivery
-beside `X-Govmail-Scan` (`format_header` builds it). Only the first occurrence counts: delivery prepends
+beside `X-Govmail-Scan` (`services.delivery.headers.symbols_header` builds it). Only the first occurrence counts: delivery prepends
 it, so a copy the sender wrote further down can only add warnings, never take one away — and the webmail
 also checks every link whose text and target differ, whatever the header says.
 """
@@ -9,20 +9,15 @@ also checks every link whose text and target differ, whatever the header says.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from email.message import EmailMessage
 from urllib.parse import urlsplit
 
-HEADER = "X-Govmail-Symbols"
+from services.delivery.headers import SYMBOLS
+
+HEADER = SYMBOLS
 SCAN_HEADER = "X-Govmail-Scan"  # delivery's summary: "action=… score=… required=… symbols=A,B"
 PREFIX = "PHISHING_"
 EVERY_LINK = "*"  # a phishing symbol fired but its URLs are not known: every link gets the warning
-
-
-def format_header(symbols: Iterable[tuple[str, list[str]]]) -> str:
-    """The header line delivery adds (name, options), ASCII-only JSON so it needs no encoding."""
-    value = json.dumps([{"name": n, "options": o} for n, o in symbols], separators=(",", ":"))
-    return f"{HEADER}: {value}\r\n"
 
 
 def flagged_urls(message: EmailMessage) -> set[str]:

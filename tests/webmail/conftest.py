@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer
 
 from services.common.directory import DOMAINS, Account, account_key, accounts_key
 from services.delivery import maildir
+from services.delivery.headers import symbols_header
 from services.lifecycle.passwords import hash_password
 from tests.conftest import govmail_command
 
@@ -164,3 +165,8 @@ async def bus_events(bootstrap: str, topic: str, wanted, count: int, timeout: fl
     finally:
         await consumer.stop()
     return found
+
+
+def symbols_line(symbols) -> str:
+    """Delivery's X-Govmail-Symbols header as one raw header line."""
+    return symbols_header(symbols) + "\r\n"

@@ -8,8 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 from schemas.events import MailboxActivity, MailFeedback
 from services.common.blobstore import FileBlobStore
 from services.common.directory import Grant, granted_key, grants_key
-from services.webmail.suspicious import format_header
-from tests.webmail.conftest import bus_events, client, csrf_of, deliver, letter, login
+from tests.webmail.conftest import bus_events, client, csrf_of, deliver, letter, login, symbols_line
 
 DECEPTIVE = ('<p>Kính gửi anh, vui lòng xác nhận tại '
              '<a href="http://vietcombank.example-login.ru/xac-nhan">www.vietcombank.com.vn</a> '
@@ -65,7 +64,7 @@ async def test_opening_emits_opened_once_with_the_delivery_time(webmail, webmail
 
 
 async def test_the_body_is_sanitised_sandboxed_and_deceptive_links_warn(webmail, webmail_env, people):
-    symbols = format_header([("PHISHING_SUSPICIOUS_URL", ["https://bit.example/abc"])]).encode()
+    symbols = symbols_line([("PHISHING_SUSPICIOUS_URL", ["https://bit.example/abc"])]).encode()
     uid = deliver(webmail_env, people.hieu, letter(people.hieu, "Xác nhận tài khoản", html=DECEPTIVE +
                   '<img src="https://tracker.example/p.png"><script>alert(1)</script>'), prefix=symbols)
     async with client() as http:

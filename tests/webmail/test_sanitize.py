@@ -8,7 +8,8 @@ import pytest
 
 from services.webmail.mailstore import parse
 from services.webmail.sanitize import clean_style, deceptive, sanitize
-from services.webmail.suspicious import EVERY_LINK, flagged_urls, format_header
+from services.webmail.suspicious import EVERY_LINK, flagged_urls
+from tests.webmail.conftest import symbols_line
 
 CORPUS = {
     "script": "<p>Chào anh</p><script>alert('xss')</script>",
@@ -93,8 +94,8 @@ def test_clean_style_keeps_looks_only():
 
 
 def test_flagged_urls_come_from_the_first_symbols_header_or_else_every_link_of_a_phishing_verdict():
-    head = format_header([("PHISHING_SUSPICIOUS_URL", ["https://bit.example/abc"]), ("SPAM_GTUBE", ["x"])])
-    forged = format_header([("PHISHING_SUSPICIOUS_URL", [])])  # written by the sender, below delivery's
+    head = symbols_line([("PHISHING_SUSPICIOUS_URL", ["https://bit.example/abc"]), ("SPAM_GTUBE", ["x"])])
+    forged = symbols_line([("PHISHING_SUSPICIOUS_URL", [])])  # written by the sender, below delivery's
     message = parse(f"{head}{forged}Subject: a\r\n\r\nbody".encode())
     assert flagged_urls(message) == {"https://bit.example/abc"}
     scan_only = parse(b"X-Govmail-Scan: action=add_header score=9.00 required=5.00 symbols=PHISHING_DECEPTIVE,X\r\n"
