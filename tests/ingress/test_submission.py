@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import smtplib
 import ssl
 import uuid
@@ -16,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from services.common.directory import DOMAINS, Grant, account_key, grants_key
 from services.lifecycle.passwords import hash_password, verify_password
+from tests.bus import bus_events
 from tests.ingress.test_smtp import DOMAIN, add_account, read_received, start_ingress
 from tests.lifecycle.test_passwords import scrypt_hash
 
@@ -72,26 +71,7 @@ def letter(sender: str, to: str) -> bytes:
 
 
 def read_events(bootstrap: str, topic: str, wanted: Callable[[dict[str, Any]], bool], count: int) -> list[dict]:
-    async def run() -> list[dict]:
-        found: list[dict] = []
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                    enable_auto_commit=False)
-        await consumer.start()
-        try:
-            async with asyncio.timeout(20):
-                while len(found) < count:
-                    for records in (await consumer.getmany(timeout_ms=500)).values():
-                        for r in records:
-                            # The session broker is shared: other tests put garbage here on purpose.
-                            with contextlib.suppress(ValueError):
-                                event = json.loads(r.value)
-                                if isinstance(event, dict) and wanted(event):
-                                    found.append(event)
-        finally:
-            await consumer.stop()
-        return found
-
-    return asyncio.run(run())
+    return asyncio.run(bus_events(bootstrap, topic, wanted, count, timeout=20))
 
 
 def test_auth_over_a_clear_channel_is_refused(ingress, sender) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -12,12 +10,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.common.settings import PlatformSettings
 from services.lifecycle.app import LifecycleService
 from services.lifecycle.settings import LifecycleSettings
 from services.platform import infra
+from tests.bus import bus_events as read_events  # noqa: F401 (the lifecycle tests import it from here)
 
 
 def platform_for(infra_parts: Any, tmp_path: Path, bootstrap: str | None = None) -> PlatformSettings:
@@ -80,36 +78,6 @@ async def http(service: LifecycleService, root_token: str) -> AsyncIterator[aioh
     """A session of the bootstrap province administrator ('province-admin')."""
     async with aiohttp.ClientSession(base_url=service.url, headers=bearer(root_token)) as session:
         yield session
-
-
-async def read_events(
-    bootstrap: str, topic: str, match: Callable[[dict[str, Any]], bool], count: int, timeout: float = 30.0
-) -> list[dict[str, Any]]:
-    """Events of `topic` for which `match` holds, from the beginning of every partition, once `count` arrived."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    found: list[dict[str, Any]] = []
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or {0}]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while len(found) < count and loop.time() < deadline:
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for r in records:
-                    try:  # the session broker is shared: other tests put unreadable records here on purpose
-                        event = json.loads(r.value)
-                    except (ValueError, TypeError):
-                        continue
-                    if isinstance(event, dict) and match(event):
-                        found.append(event)
-    finally:
-        await consumer.stop()
-    return found
 
 
 class Api:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import re
 import subprocess
 import time
@@ -16,12 +13,12 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from services.common.directory import DOMAINS, Account, account_key, accounts_key
 from services.delivery import maildir
 from services.delivery.headers import symbols_header
 from services.lifecycle.passwords import hash_password
+from tests.bus import bus_events  # noqa: F401 (the webmail tests import it from here)
 from tests.conftest import govmail_command
 
 DOMAIN = "tiengiang.gov.vn"
@@ -145,26 +142,6 @@ async def csrf_of(http: aiohttp.ClientSession, base: str, path: str = "/todo") -
 
 def client() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-
-
-async def bus_events(bootstrap: str, topic: str, wanted, count: int, timeout: float = 30) -> list[dict]:
-    """The first `count` events on `topic` that `wanted` accepts, skipping records that are not JSON objects."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False)
-    await consumer.start()
-    found: list[dict] = []
-    try:
-        async with asyncio.timeout(timeout):
-            while len(found) < count:
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    for record in records:
-                        with contextlib.suppress(ValueError):
-                            event = json.loads(record.value)
-                            if isinstance(event, dict) and wanted(event):
-                                found.append(event)
-    finally:
-        await consumer.stop()
-    return found
 
 
 def symbols_line(symbols) -> str:
