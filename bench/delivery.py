@@ -84,6 +84,33 @@ def send_paced(port: int, to: str, seqs: list[int], rate: float, connections: in
     return time.perf_counter() - start
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and every live process below it, e.g. ingress's workers."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(stat[1]), []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            stat = Path("/proc", str(current), "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(stat[11]) + int(stat[12])) / tick
+        todo.extend(children.get(current, []))
+    return total
+
+
+def cpu_by_part(platform: Platform) -> dict[str, float]:
+    return {name: cpu_seconds(pid) for name, pid in platform.pids().items() if name != "supervisor"}
+
+
 def wait_all(watcher: MaildirWatcher, seqs: list[int], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while any(s not in watcher.seen for s in seqs) and time.monotonic() < deadline:
@@ -118,8 +145,10 @@ def main() -> None:
             time.sleep(2)
 
             steady = list(range(int(args.rate * args.seconds)))
+            cpu_before = cpu_by_part(platform)
             took = send_paced(platform.smtp_port, to, steady, args.rate, args.connections, accepted)
             wait_all(watcher, steady, timeout=120)
+            cpu_after = cpu_by_part(platform)
             latencies = [watcher.seen[s] - accepted[s] for s in steady if s in watcher.seen]
             print(f"steady: {len(steady)} messages at {args.rate:.0f} msg/s offered, sent in {took:.1f} s "
                   f"({len(steady) / took:.0f} msg/s achieved), {len(latencies)} delivered")
@@ -127,6 +156,12 @@ def main() -> None:
                 print(f"SMTP 250 -> file in Maildir: p50 {statistics.median(latencies) * 1000:.0f} ms, "
                       f"p90 {percentile(latencies, 90) * 1000:.0f} ms, p99 {percentile(latencies, 99) * 1000:.0f} ms, "
                       f"max {max(latencies) * 1000:.0f} ms")
+            # Where the CPU goes: on 2 cores the whole platform must stay well under 20 ms a message at
+            # 100 msg/s, or the queues (and the latency) grow.
+            spent = {name: (cpu_after[name] - cpu_before.get(name, 0.0)) * 1000 / len(steady) for name in cpu_after}
+            print("CPU ms per message: " + ", ".join(f"{name} {ms:.2f}" for name, ms in
+                                                      sorted(spent.items(), key=lambda kv: -kv[1]))
+                  + f"; total {sum(spent.values()):.2f}")
 
             burst = list(range(len(steady), len(steady) + args.burst))
             started = time.time()

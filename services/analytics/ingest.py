@@ -23,7 +23,7 @@ from services.analytics import rows
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.warehouse import Warehouse
 from services.common import logging as log
-from services.common.bus import KafkaPublisher, start_client
+from services.common.bus import FETCH_MAX_WAIT_MS, KafkaPublisher, start_client
 from services.common.consumer import ConsumerRunner, Record
 
 logger = log.get(__name__)
@@ -119,6 +119,7 @@ class Ingestor:
                 # Tansu takes about half the session timeout to form a group.
                 session_timeout_ms=6000,
                 heartbeat_interval_ms=1000,
+                fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
             ),
             wait,
         )

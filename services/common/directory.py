@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel, Field
+from redis.asyncio.client import Pipeline
 
 # Redis keys, shared by the writer (lifecycle) and every reader.
 DOMAINS = "gm:domains"
@@ -215,15 +217,26 @@ class RedisDirectory:
     async def recipient(self, address: str) -> tuple[bool, Account | None]:
         """Whether the address's domain is ours, and its account with its usage: one round trip for RCPT."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.sismember(DOMAINS, address.rpartition("@")[2].lower())
-            pipe.hgetall(account_key(address))
-            pipe.get(usage_key(address))
-            local, raw, used = await pipe.execute()
-        if not raw:
-            return bool(local), None
-        account = Account.from_redis(raw)
-        account.used_bytes = int(used or 0)
-        return bool(local), account
+            read = self.queue_recipient(pipe, address)
+            return read(await pipe.execute())
+
+    @staticmethod
+    def queue_recipient(pipe: Pipeline, address: str) -> Callable[[list], tuple[bool, Account | None]]:
+        """Queue the lookup of `recipient` on a caller's pipeline; returns the reader of its replies."""
+        start = len(pipe)
+        pipe.sismember(DOMAINS, address.rpartition("@")[2].lower())
+        pipe.hgetall(account_key(address))
+        pipe.get(usage_key(address))
+
+        def read(replies: list) -> tuple[bool, Account | None]:
+            local, raw, used = replies[start:start + 3]
+            if not raw:
+                return bool(local), None
+            account = Account.from_redis(raw)
+            account.used_bytes = int(used or 0)
+            return bool(local), account
+
+        return read
 
     async def canonical(self, address: str) -> str:
         """The current address for `address`: itself, or where a rename alias points."""

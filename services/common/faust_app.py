@@ -4,13 +4,33 @@ from __future__ import annotations
 
 import faust
 from aiohttp import web
+from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from services.common import ready
+from services.common.bus import FETCH_MAX_WAIT_MS
 from services.common.metrics import CONSUMER_LAG, CONTENT_TYPE, REGISTRY
 from services.common.settings import PlatformSettings
 
 
+def _short_fetch_wait() -> None:
+    """faust hard-codes a 1,500 ms fetch wait for its consumers; on Tansu that is added to every hop
+    (bus.FETCH_MAX_WAIT_MS says why), so the consumer it creates gets ours before it starts."""
+    thread = faust_aiokafka.AIOKafkaConsumerThread
+    if getattr(thread, "_govmail_short_wait", False):
+        return
+    create = thread._create_worker_consumer
+
+    def create_worker_consumer(self: faust_aiokafka.AIOKafkaConsumerThread, transport: object) -> object:
+        consumer = create(self, transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by AIOKafkaConsumer.start() to build its fetcher
+        return consumer
+
+    thread._create_worker_consumer = create_worker_consumer  # type: ignore[method-assign]
+    thread._govmail_short_wait = True  # type: ignore[attr-defined]
+
+
 def make_app(service: str, settings: PlatformSettings, web_port: int) -> faust.App:
+    _short_fetch_wait()
     datadir = settings.run_dir / "faust" / service
     datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(

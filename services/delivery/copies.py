@@ -7,9 +7,11 @@ compare-and-set script, so exactly one of them wins and everyone sees the same a
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 
 DELIVERED, OPENED, RECALLED, BURNED = "delivered", "opened", "recalled", "burned"
 NONE = ""  # no copy yet (not delivered, or deferred)
@@ -69,10 +71,23 @@ class CopyStates:
     async def delivered(self, message_id: str, recipient: str, mailbox: str, delivery_key: str, sender: str,
                         subject: str, burn: bool) -> Transition:
         """Record a copy that reached `mailbox`; a recall that came first wins (the caller removes the file)."""
-        previous, changed = await self._delivered(
-            keys=[copy_key(message_id, recipient)],
-            args=[f"{time.time():.3f}", self.ttl, mailbox, delivery_key, sender, subject, "1" if burn else ""])
-        return Transition(previous, bool(int(changed)))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            read = await self.queue_delivered(pipe, message_id, recipient, mailbox, delivery_key, sender, subject, burn)
+            return read(await pipe.execute())
+
+    async def queue_delivered(self, pipe: Pipeline, message_id: str, recipient: str, mailbox: str, delivery_key: str,
+                              sender: str, subject: str, burn: bool) -> Callable[[list], Transition]:
+        """The same, on a caller's pipeline; returns the reader of its reply."""
+        at = len(pipe)
+        await self._delivered(keys=[copy_key(message_id, recipient)],
+                              args=[f"{time.time():.3f}", self.ttl, mailbox, delivery_key, sender, subject,
+                                    "1" if burn else ""], client=pipe)
+
+        def read(replies: list) -> Transition:
+            previous, changed = replies[at]
+            return Transition(previous, bool(int(changed)))
+
+        return read
 
     async def info(self, message_id: str, recipient: str) -> dict[str, str]:
         return await self.redis.hgetall(copy_key(message_id, recipient))

@@ -114,15 +114,21 @@ class LocalDelivery:
         result, usage = await asyncio.to_thread(self.mailboxes.deliver, address, key, data, folder, limit, notice)
         # maildirsize is the truth; this copy lets ingress refuse a full mailbox at RCPT (452 4.2.2) without
         # reading the mail volume. It lags removals until the next delivery, which only errs towards accepting.
-        await self.copies.redis.set(usage_key(address), usage.used)
         if result is None:
+            await self.copies.redis.set(usage_key(address), usage.used)
             await self.notices.quota(account, usage, cause=message_id, full=True)
             if may_defer:
                 return Outcome("deferred", "mailbox full", "4.2.2", final=False, account=account)
             return Outcome("bounced", "mailbox full", "5.2.2", account=account)
         burn = headers.asks(raw, headers.BURN)
-        state = await self.copies.delivered(message_id, recipient, address, key, scanned.mail.mail_from,
-                                            scanned.mail.subject, burn)
+        # The copy's state, the usage and the last quota warning in one round trip.
+        async with self.copies.redis.pipeline(transaction=False) as pipe:
+            pipe.set(usage_key(address), usage.used)
+            read_state = await self.copies.queue_delivered(pipe, message_id, recipient, address, key,
+                                                           scanned.mail.mail_from, scanned.mail.subject, burn)
+            read_warned = self.notices.queue_warned(pipe, account.address)
+            replies = await pipe.execute()
+        state = read_state(replies)
         if state.previous == copies.RECALLED:
             # The recall came while the file was being written: it wins, and the file goes.
             await asyncio.to_thread(self.mailboxes.remove, address, key)
@@ -131,7 +137,7 @@ class LocalDelivery:
             due = time.time() + self.burn_after
             await self.copies.redis.zadd(BURN_DUE, {f"{message_id}|{recipient.lower()}": due}, nx=True)
         if not result.duplicate:
-            await self.notices.quota(account, usage, cause=message_id)
+            await self.notices.quota(account, usage, cause=message_id, warned=read_warned(replies))
         logger.info("mail_delivered", message_id=message_id, recipient=recipient, folder=folder,
                     duplicate=result.duplicate)
         return Outcome("delivered", f"{folder}{' (already delivered)' if result.duplicate else ''}", "2.0.0",

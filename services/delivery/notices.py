@@ -6,10 +6,11 @@ event produces the same queue id and is delivered once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 
 from schemas.events import MailScanned
 from services.common import logging as log
@@ -67,11 +68,15 @@ class Notices:
                     recipients=[f.recipient for f in failures])
         return queued
 
-    async def quota(self, account: Account, usage: Usage, cause: str, full: bool = False) -> int | None:
-        """Warn the owner when usage crossed 80, 90 or 100 % since the last warning; returns the threshold."""
+    async def quota(self, account: Account, usage: Usage, cause: str, full: bool = False,
+                    warned: int | None = None) -> int | None:
+        """Warn the owner when usage crossed 80, 90 or 100 % since the last warning; returns the threshold.
+
+        `warned` is the last threshold warned about, when the caller already read it (queue_warned)."""
         level = 100 if full else max((t for t in THRESHOLDS if usage.percent >= t), default=0)
         key = warned_key(account.address)
-        warned = int(await self.redis.get(key) or 0)
+        if warned is None:
+            warned = int(await self.redis.get(key) or 0)
         if level < warned:
             await self.redis.set(key, level)  # fell below: the next crossing warns again
             return None
@@ -88,6 +93,13 @@ class Notices:
         await self.redis.set(key, level)
         logger.info("quota_warning_queued", address=account.address, threshold=level, cause=cause)
         return level
+
+    @staticmethod
+    def queue_warned(pipe: Pipeline, address: str) -> Callable[[list], int]:
+        """Read the last threshold warned about on a caller's pipeline; returns the reader of its reply."""
+        at = len(pipe)
+        pipe.get(warned_key(address))
+        return lambda replies: int(replies[at] or 0)
 
     async def recall_report(self, sender: str, subject: str, message_id: str, lines: list[tuple[str, str]]) -> None:
         language = await self.language_of(sender)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 
 from schemas.events import MailRetry
 
@@ -79,7 +81,15 @@ class RetrySchedule:
             pipe.hdel(waiting_key(event.message_id or ""), *[r.lower() for r in event.recipients])
             await pipe.execute()
 
-    async def waiting(self, message_id: str) -> set[str]:
-        """Recipients with an attempt filed for later (so a republished copy of the mail waits for it too)."""
-        now = time.time()
-        return {r for r, when in (await self.redis.hgetall(waiting_key(message_id))).items() if float(when) > now}
+    @staticmethod
+    def queue_waiting(pipe: Pipeline, message_id: str) -> Callable[[list], set[str]]:
+        """Recipients with an attempt filed for later (a republished copy of the mail waits for it too): queued on a
+        caller's pipeline; returns the reader of its reply."""
+        at = len(pipe)
+        pipe.hgetall(waiting_key(message_id))
+
+        def read(replies: list) -> set[str]:
+            now = time.time()
+            return {r for r, when in replies[at].items() if float(when) > now}
+
+        return read

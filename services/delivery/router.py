@@ -96,8 +96,6 @@ class Delivery:
     async def handle_scanned(self, record: Record) -> None:
         scanned = MailScanned.model_validate_json(record.value or b"")
         mail = scanned.mail
-        await self.status.message(scanned.message_id or "", mail.mail_from, mail.subject, mail.header_message_id,
-                                  mail.received_at.timestamp())
         raw = await asyncio.to_thread(read_blob, self.blobs, mail.blob)
         deliver_until = mail.received_at.timestamp() + self.settings.deliver_until
         await self.process(scanned, raw, mail.rcpt_to, 1, deliver_until, scheduled=False)
@@ -125,13 +123,21 @@ class Delivery:
         finished: list[str] = []
         remote: list[str] = []
         sender = SenderInfo(self.directory, self.notices, mail.mail_from)
-        waiting = set() if scheduled else await self.schedule.waiting(message_id)
-        for recipient in recipients:
+        # What every recipient needs from Redis, in one round trip: it is most of delivery's cost.
+        async with self.directory.redis.pipeline(transaction=False) as pipe:
+            if not scheduled:
+                self.status.queue_message(pipe, message_id, mail.mail_from, mail.subject, mail.header_message_id,
+                                          mail.received_at.timestamp())
+            read_waiting = self.schedule.queue_waiting(pipe, message_id)
+            read_recipients = [self.directory.queue_recipient(pipe, recipient) for recipient in recipients]
+            replies = await pipe.execute()
+        waiting = set() if scheduled else read_waiting(replies)
+        for recipient, read_recipient in zip(recipients, read_recipients, strict=True):
             if recipient.lower() in waiting:
                 # A republished copy of mail already waiting for its retry: the retry will deliver it.
                 await asyncio.to_thread(self.spool.touch, message_id)
                 continue
-            is_local, account = await self.directory.recipient(recipient)
+            is_local, account = read_recipient(replies)
             if scanned.verdict.action == "reject" or (not is_local and scanned.verdict.action == "quarantine"):
                 # Refused mail is not sent on; only local senders hear why (no backscatter to forged ones).
                 status, reason = reject_reason(scanned.verdict, await sender.language())

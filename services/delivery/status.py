@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 
 # How far along a recipient's copy is; an update with a lower rank than the stored one is ignored.
 RANK = {"queued": 0, "deferred": 1, "delivered": 2, "bounced": 2, "quarantined": 2, "rejected": 2, "dropped": 2,
@@ -54,17 +55,22 @@ class StatusStore:
                       received_at: float) -> None:
         """Remember the message once (the first event about it wins; replays change nothing)."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hsetnx(meta_key(message_id), "mail_from", mail_from)
-            pipe.hsetnx(meta_key(message_id), "subject", subject)
-            pipe.hsetnx(meta_key(message_id), "header_message_id", header_message_id)
-            pipe.hsetnx(meta_key(message_id), "received_at", f"{received_at:.3f}")
-            pipe.expire(meta_key(message_id), self.ttl)
-            if mail_from:
-                pipe.zadd(sent_key(mail_from), {message_id: received_at})
-                pipe.expire(sent_key(mail_from), self.ttl)
-            if header_message_id:
-                pipe.set(header_key(header_message_id), message_id, ex=self.ttl)
+            self.queue_message(pipe, message_id, mail_from, subject, header_message_id, received_at)
             await pipe.execute()
+
+    def queue_message(self, pipe: Pipeline, message_id: str, mail_from: str, subject: str, header_message_id: str,
+                      received_at: float) -> None:
+        """The same, on a caller's pipeline (delivery sends it with its other lookups in one round trip)."""
+        pipe.hsetnx(meta_key(message_id), "mail_from", mail_from)
+        pipe.hsetnx(meta_key(message_id), "subject", subject)
+        pipe.hsetnx(meta_key(message_id), "header_message_id", header_message_id)
+        pipe.hsetnx(meta_key(message_id), "received_at", f"{received_at:.3f}")
+        pipe.expire(meta_key(message_id), self.ttl)
+        if mail_from:
+            pipe.zadd(sent_key(mail_from), {message_id: received_at})
+            pipe.expire(sent_key(mail_from), self.ttl)
+        if header_message_id:
+            pipe.set(header_key(header_message_id), message_id, ex=self.ttl)
 
     async def set(self, message_id: str, recipient: str, state: str, detail: str = "", remote: bool = False) -> bool:
         entry = {"state": state, "detail": detail, "remote": remote, "at": time.time(), "rank": RANK[state]}

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from schemas.events import AuthEvent
 from schemas.registry import AUTH
 from services.common import logging as log
+from services.common.bus import FETCH_MAX_WAIT_MS
 from services.common.directory import account_key
 from services.lifecycle.background import stop_task
 
@@ -75,7 +76,8 @@ class LoginRecorder:
 
     async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                    auto_offset_reset="earliest", client_id="lifecycle-logins")
+                                    auto_offset_reset="earliest", client_id="lifecycle-logins",
+                                    fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
         await consumer.start()
         try:
             partitions = [TopicPartition(AUTH, p) for p in sorted(consumer.partitions_for_topic(AUTH) or {0})]

@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from schemas.events import MailDelivery
 from schemas.registry import DELIVERY
 from services.common import logging as log
-from services.common.bus import start_client
+from services.common.bus import FETCH_MAX_WAIT_MS, start_client
 from services.webmail.sentlog import SentLog
 
 logger = log.get(__name__)
@@ -81,7 +81,8 @@ class DeliveryWatcher:
     async def start(self, wait: float = 60.0) -> None:
         self.consumer = await start_client(
             lambda: AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-                                     auto_offset_reset="latest", client_id="govmail-webmail"), wait)
+                                     auto_offset_reset="latest", client_id="govmail-webmail",
+                                     fetch_max_wait_ms=FETCH_MAX_WAIT_MS), wait)
         partitions = await self._partitions()
         self.consumer.assign([TopicPartition(DELIVERY, p) for p in partitions])
         await self.consumer.seek_to_end()
