@@ -24,6 +24,7 @@ logger = log.get(__name__)
 def build(platform: PlatformSettings, settings: DeliverySettings) -> faust.App:
     log.configure("delivery", platform.log_level)
     app = make_app("delivery", platform, web_port=platform.health_port_base + 1)
+    app.conf.broker_commit_every = settings.commit_every
     publisher = KafkaPublisher(platform.bootstrap, "govmail-delivery", timeout=settings.publish_timeout)
     built: list[Runtime] = []
     lock = asyncio.Lock()

@@ -17,6 +17,11 @@ class DeliverySettings(BaseSettings):
     max_backoff: float = Field(15.0, description="Longest pause between retries of a temporary fault.")
     concurrency: int = Field(16, ge=1, description="Scanned messages delivered side by side (the work waits on "
                              "disk, Redis and the broker, not the CPU); a mailbox takes one writer at a time.")
+    commit_every: int = Field(
+        100, ge=1, description="Records between offset commits (besides the commit every second). Committing "
+        "after each record cost a broker round trip per message; a crash now replays at most this many, "
+        "harmlessly (copies, statuses and events are keyed by message and recipient)."
+    )
     breaker_window: int = Field(50, ge=1, description="How many recent inputs the DLQ breaker looks at.")
     breaker_max_share: float = Field(
         0.5, gt=0, le=1, description="Share of recent inputs sent to the DLQ above which a consumer stops itself."
