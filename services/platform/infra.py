@@ -25,11 +25,18 @@ def detach_and_die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def spawn(args: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+def spawn(args: list[str], log_path: Path, env: dict[str, str] | None = None, nice: int = 0) -> subprocess.Popen:
+    """Start a child that logs to `log_path`; `nice` lowers its CPU priority (0: as the parent's)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
+
+    def prepare() -> None:
+        detach_and_die_with_parent()
+        if nice:
+            os.nice(nice)
+
     with log_path.open("ab") as log:
         return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                preexec_fn=detach_and_die_with_parent)
+                                preexec_fn=prepare)
 
 
 def free_port() -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import smtplib
 import urllib.request
 from collections.abc import Iterator
@@ -126,6 +127,13 @@ def test_unknown_users_and_foreign_domains_are_refused_with_enhanced_codes(platf
 def test_stats_volume_prints_a_table(platform: Platform, hieu: str) -> None:
     table = platform.govmail("stats", "volume", "--by", "day").stdout
     assert "received" in table and "delivered" in table and "rejected" in table
+
+
+def test_analytics_runs_at_a_lower_cpu_priority_than_the_mail_path(platform: Platform) -> None:
+    pids = platform.pids()
+    mail_path = {name: os.getpriority(os.PRIO_PROCESS, pids[name]) for name in ("ingress", "scanner", "delivery")}
+    assert set(mail_path.values()) == {os.getpriority(os.PRIO_PROCESS, 0)}
+    assert os.getpriority(os.PRIO_PROCESS, pids["analytics"]) == min(os.getpriority(os.PRIO_PROCESS, 0) + 10, 19)
 
 
 def test_platform_writes_no_stray_files_outside_its_data_dir(platform: Platform) -> None:
