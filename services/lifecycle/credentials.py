@@ -97,8 +97,9 @@ class Credentials:
         new_hash = await asyncio.to_thread(hash_password, new)
         owner = Admin(name=account.address, role="system")  # the owner acts on their own account
         trace_id = new_event_id()
+        # Every other session ends: a password is changed because it may be known to someone else.
         changes = {"password_hash": new_hash, "must_change_password": False,
-                   "password_changed_at": self.core.now()}
+                   "password_changed_at": self.core.now(), "session_epoch": account.session_epoch + 1}
         updated = await self.core._update(trace_id, owner, account.address, "password.change", changes,
                                           kind="password_changed", audit={"by": "owner"})
         async with self.redis.pipeline(transaction=True) as pipe:

@@ -50,7 +50,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         response = render(request, "login.html", status=401, login_csrf=token, failed=True)
         response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="Strict", secure=p.cookie_secure)
         return response
-    session = await p.sessions.create(account.address, ip, place, account.must_change_password)
+    session = await p.sessions.create(account.address, ip, place, account.must_change_password, account.session_epoch)
     await p.records.operation(account.address, "login", ip=ip, place=place)
     response = web.HTTPSeeOther("/password" if account.must_change_password else "/")
     response.set_cookie(COOKIE, session.token, httponly=True, samesite="Strict", secure=p.cookie_secure,
@@ -77,15 +77,15 @@ async def password_change(request: web.Request) -> web.StreamResponse:
     session = session_of(request)
     form = await request.post()
     try:
-        await change_password(p.directory.redis, session.username, str(form.get("current", "")),
-                              str(form.get("new", "")))
+        updated = await change_password(p.directory.redis, session.username, str(form.get("current", "")),
+                                        str(form.get("new", "")))
     except PasswordRefused as exc:
         if wants_json(request):
             return problem(422, "password-refused", "Password refused", "; ".join(exc.problems),
                            problems=exc.problems)
         return render(request, "password.html", status=422, forced=session.must_change_password,
                       problems=exc.problems)
-    await p.sessions.password_changed(session)
+    await p.sessions.password_changed(session, updated.session_epoch)
     await p.records.operation(session.username, "password_changed")
     if wants_json(request):
         return json_response({"changed": True})

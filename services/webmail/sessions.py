@@ -26,6 +26,7 @@ class Session:
     ip: str
     place: str
     must_change_password: bool
+    epoch: int = 0  # the account's session_epoch at login: lifecycle raises it to end every session
 
 
 class SessionStore:
@@ -33,14 +34,14 @@ class SessionStore:
         self.redis = client
         self.ttl = ttl
 
-    async def create(self, username: str, ip: str, place: str, must_change_password: bool) -> Session:
+    async def create(self, username: str, ip: str, place: str, must_change_password: bool, epoch: int = 0) -> Session:
         session = Session(token=secrets.token_urlsafe(32), username=username.lower(),
                           csrf=secrets.token_urlsafe(32), submit_token=SUBMIT_TOKEN_PREFIX + secrets.token_urlsafe(32),
-                          ip=ip, place=place, must_change_password=must_change_password)
+                          ip=ip, place=place, must_change_password=must_change_password, epoch=epoch)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(session_key(session.token), mapping={
                 "username": session.username, "csrf": session.csrf, "submit_token": session.submit_token,
-                "ip": ip, "place": place, "must_change_password": int(must_change_password),
+                "ip": ip, "place": place, "must_change_password": int(must_change_password), "epoch": epoch,
                 "created_at": f"{time.time():.3f}"})
             pipe.expire(session_key(session.token), self.ttl)
             pipe.set(submit_token_key(session.submit_token), session.username, ex=self.ttl)
@@ -60,10 +61,11 @@ class SessionStore:
             await pipe.execute()
         return Session(token=token, username=raw["username"], csrf=raw["csrf"], submit_token=raw["submit_token"],
                        ip=raw.get("ip", ""), place=raw.get("place", ""),
-                       must_change_password=raw.get("must_change_password") == "1")
+                       must_change_password=raw.get("must_change_password") == "1", epoch=int(raw.get("epoch") or 0))
 
-    async def password_changed(self, session: Session) -> None:
-        await self.redis.hset(session_key(session.token), "must_change_password", 0)
+    async def password_changed(self, session: Session, epoch: int) -> None:
+        """The owner changed the password in this session: it goes on (at the account's new epoch), the others end."""
+        await self.redis.hset(session_key(session.token), mapping={"must_change_password": 0, "epoch": epoch})
 
     async def destroy(self, session: Session) -> None:
         await self.redis.delete(session_key(session.token), submit_token_key(session.submit_token))

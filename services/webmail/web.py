@@ -90,10 +90,13 @@ async def authenticated(request: web.Request, handler: Callable[[web.Request], A
         return await handler(request)
     p = parts(request)
     session = await p.sessions.get(request.cookies.get(COOKIE, ""))
-    if session is not None and await p.directory.redis.hget(account_key(session.username), "status") != "active":
-        # Locked or deleted since login (R13 emergency revocation): the session and its token end now.
-        await p.sessions.destroy(session)
-        session = None
+    if session is not None:
+        status, epoch = await p.directory.redis.hmget(account_key(session.username), ["status", "session_epoch"])
+        if status != "active" or int(epoch or 0) != session.epoch:
+            # Locked or deleted since login (R13 emergency revocation), or every session was ended (password
+            # reset or changed elsewhere, unit mailbox handed over): the session and its token end now.
+            await p.sessions.destroy(session)
+            session = None
     if session is None:
         if request.method in SAFE_METHODS and not wants_json(request):
             raise web.HTTPSeeOther("/login")

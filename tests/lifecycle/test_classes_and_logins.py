@@ -72,13 +72,14 @@ async def test_periodic_change_is_enforced_by_configuration(root: Api, service: 
                   {"current": created["password"], "new": "Yến@Mới2026"})
     account = await RedisDirectory(service.redis).account(created["address"])
     assert account is not None
+    assert account.session_epoch == 1  # the owner's change ended the other sessions
     every_90_days = PasswordPolicy(max_age_days=90)
     assert login_state(account, clock(), every_90_days) == "ok"
     assert login_state(account, clock.advance(days=91), every_90_days) == "expired"
     assert login_state(account, clock(), PasswordPolicy()) == "ok"
     # Only an administrator resets: a new one-time password, and every session of the user ends.
     reset = await root.ok("POST", f"/accounts/{created['address']}/password-reset")
-    assert reset["account"]["must_change_password"] and reset["account"]["session_epoch"] == 1
+    assert reset["account"]["must_change_password"] and reset["account"]["session_epoch"] == 2
     assert (await root.call("POST", f"/accounts/{created['address']}/password",
                             {"current": "Yến@Mới2026", "new": "Yến@Khác2027"}))[0] == 401
 

@@ -118,6 +118,38 @@ async def test_first_login_forces_the_password_change(webmail, people, redis_cli
     assert [e.kind for e in events if e.address == people.newbie] == ["password_changed"]
 
 
+async def test_changing_the_password_ends_the_other_sessions_and_keeps_this_one(webmail, people, redis_client):
+    async with client() as office, client() as phone:
+        for http in (office, phone):
+            assert await login(http, webmail, people.hieu) == 303
+        csrf = await csrf_of(office, webmail, "/password")
+        async with office.post(f"{webmail}/password", data={"csrf": csrf, "current": PASSWORD, "new": NEW_PASSWORD},
+                               headers={"Accept": "application/json"}) as r:
+            assert r.status == 200
+        async with office.get(f"{webmail}/api/todo") as r:
+            assert r.status == 200
+        async with phone.get(f"{webmail}/api/todo") as r:
+            assert r.status == 401 and (await r.json())["type"].endswith("login-required")
+        # Ended for good: the old cookie does not come back to life.
+        async with phone.get(f"{webmail}/api/todo") as r:
+            assert r.status == 401
+        assert await login(phone, webmail, people.hieu, NEW_PASSWORD) == 303
+        async with phone.get(f"{webmail}/api/todo") as r:
+            assert r.status == 200
+    assert redis_client.hget(account_key(people.hieu), "session_epoch") == "1"
+
+
+async def test_a_raised_session_epoch_ends_every_session_at_once(webmail, people, redis_client):
+    # What lifecycle does on an administrator's password reset, a revocation or a unit mailbox's hand-over.
+    async with client() as http:
+        assert await login(http, webmail, people.hieu) == 303
+        async with http.get(f"{webmail}/api/todo") as r:
+            assert r.status == 200
+        redis_client.hincrby(account_key(people.hieu), "session_epoch", 1)
+        async with http.get(f"{webmail}/api/todo") as r:
+            assert r.status == 401
+
+
 async def test_state_changes_without_the_csrf_token_are_refused(webmail, people):
     async with client() as http:
         assert await login(http, webmail, people.hieu) == 303
