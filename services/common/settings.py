@@ -36,6 +36,10 @@ class PlatformSettings(BaseSettings):
     local_hostname: str = Field("mail.govmail.local", description="Name this system gives itself in SMTP and headers.")
     webmail_port: int = Field(8028, description="Webmail (user web UI and API); loopback HTTP, TLS at the Ingress in a cluster.")
     delivery_port: int = Field(8027, description="Delivery HTTP API (delivery status, recall, quarantine).")
+    internal_token: str = Field(
+        "", description="Shared secret of the platform's internal HTTP calls (webmail and `govmail mail` to the "
+        "delivery API); empty: the one in DATA/secrets/internal.token, made on first use."
+    )
 
     @cached_property
     def data(self) -> Path:

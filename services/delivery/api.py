@@ -1,7 +1,8 @@
 """The delivery HTTP API the webmail and `govmail mail` use: delivery status, recall, quarantine list and release.
 
-The caller names the acting account in the `X-Govmail-User` header (percent-encoded UTF-8) or the
-`as` query parameter; every error is problem+json.
+Only the platform's own parts may call it (the webmail, `govmail mail` on the platform's machine): they
+prove it with the internal token (services/common/internal_auth.py) and name the acting account in the
+`X-Govmail-User` header (percent-encoded UTF-8) or the `as` query parameter; every error is problem+json.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import redis.exceptions
 from aiohttp import web
 
+from services.common import internal_auth
 from services.common import logging as log
 from services.common.http import http_error, json_response, problem
 from services.delivery.actions import Actions, Refused
@@ -49,8 +51,21 @@ async def actor_of(request: web.Request) -> str:
     return actor
 
 
-def make_api(actions: Actions) -> web.Application:
-    app = web.Application(middlewares=[problems])
+def internal_only(token: str) -> Any:
+    @web.middleware
+    async def check(request: web.Request, handler: Any) -> web.StreamResponse:
+        # Whoever reaches the port could otherwise act as any user by naming them in X-Govmail-User.
+        if request.path != "/healthz" and not internal_auth.is_internal(request.headers, token):
+            return problem(401, "internal-only", "Not a part of the platform",
+                           "the delivery API answers the webmail and `govmail mail` only (internal token missing "
+                           "or wrong)")
+        return await handler(request)
+
+    return check
+
+
+def make_api(actions: Actions, token: str) -> web.Application:
+    app = web.Application(middlewares=[internal_only(token), problems])
 
     async def healthz(request: web.Request) -> web.Response:
         return json_response({"status": "ok", "service": "delivery"})

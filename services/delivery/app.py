@@ -9,6 +9,7 @@ import faust
 from aiohttp import web
 
 from schemas.registry import ACTIVITY, RETRY, SCANNED
+from services.common import internal_auth
 from services.common import logging as log
 from services.common.bus import KafkaPublisher
 from services.common.consumer import ConsumerRunner, Record
@@ -62,7 +63,7 @@ def build(platform: PlatformSettings, settings: DeliverySettings) -> faust.App:
     @app.task
     async def background() -> None:
         rt = await runtime()
-        site_runner = web.AppRunner(make_api(rt.actions), access_log=None)
+        site_runner = web.AppRunner(make_api(rt.actions, internal_auth.internal_token(platform)), access_log=None)
         await site_runner.setup()
         await web.TCPSite(site_runner, platform.host, platform.delivery_port).start()
         logger.info("api_listening", host=platform.host, port=platform.delivery_port)

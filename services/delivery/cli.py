@@ -10,6 +10,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from services.common import internal_auth
 from services.common.settings import PlatformSettings
 from services.delivery.api import USER_HEADER
 
@@ -28,6 +29,8 @@ def call(url: str, actor: str, method: str, path: str) -> Any:
     request = urllib.request.Request(url.rstrip("/") + path, method=method, data=b"" if method == "POST" else None)
     request.add_header("Accept", "application/json")
     request.add_header(USER_HEADER, urllib.parse.quote(actor))  # HTTP headers are Latin-1
+    for name, value in internal_auth.credentials(internal_auth.internal_token(PlatformSettings())).items():
+        request.add_header(name, value)
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read().decode("utf-8"))

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from services.common import internal_auth, ready
 from services.common import logging as log
-from services.common import ready
 from services.common.blobstore import FileBlobStore
 from services.common.bus import KafkaPublisher
 from services.common.directory import RedisDirectory
@@ -52,7 +52,7 @@ def make_parts(platform: PlatformSettings, settings: WebmailSettings, directory:
         desk=desk, records=records, store=MailStore(platform.mail_root, directory),
         activity=Activity(client, publisher), todos=Todos(client), sentlog=SentLog(client), hub=hub,
         delivery=DeliveryApi(settings.delivery_api or f"http://{platform.host}:{platform.delivery_port}",
-                             settings.delivery_api_timeout),
+                             settings.delivery_api_timeout, internal_auth.internal_token(platform)),
         cookie_secure=settings.cookie_secure,
         smtp={"host": settings.smtp_host, "port": platform.submission_port, "verify_tls": settings.smtp_verify_tls,
               "timeout": settings.smtp_timeout},

@@ -6,6 +6,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from services.common import internal_auth
 from services.common import logging as log
 from services.delivery.api import USER_HEADER
 
@@ -17,14 +18,15 @@ class DeliveryApi:
     (services/delivery/api.py), acting for the signed-in user named in X-Govmail-User. Both answer
     `{"recipients": [...]}`; each entry is given here as {"recipient", "status", "detail"}."""
 
-    def __init__(self, base_url: str, timeout: float):
+    def __init__(self, base_url: str, timeout: float, token: str):
         self.base = base_url.rstrip("/")
         self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.token = token
 
     async def _call(self, method: str, path: str, actor: str) -> list[dict] | None:
         if not self.base:
             return None
-        headers = {USER_HEADER: quote(actor, safe="@")}
+        headers = {USER_HEADER: quote(actor, safe="@"), **internal_auth.credentials(self.token)}
         try:
             async with aiohttp.ClientSession(timeout=self.timeout) as http, \
                     http.request(method, self.base + path, headers=headers) as response:

@@ -21,6 +21,7 @@ from schemas.registry import ACTIVITY, SCANNED
 from services.common import ready
 from services.common.blobstore import FileBlobStore
 from services.common.bus import KafkaPublisher
+from services.common.internal_auth import token_path
 from tests.conftest import govmail_command
 from tests.delivery.support import add_account, message, scanned
 
@@ -35,8 +36,11 @@ def govmail(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(govmail_command(*args), env=env, capture_output=True, text=True, timeout=60)
 
 
-def get(url: str, actor: str = "") -> tuple[int, str, dict]:
-    request = urllib.request.Request(url, headers={"X-Govmail-User": actor} if actor else {})
+def get(url: str, actor: str = "", token: str | None = None) -> tuple[int, str, dict]:
+    headers = {"X-Govmail-User": actor} if actor else {}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.headers["Content-Type"], json.loads(response.read())
@@ -115,17 +119,25 @@ async def test_the_service_delivers_reports_status_recalls_and_exports(
                 AN: "recalled", CHI: "recalled"}
             assert len(list(box.iterdir())) == 1
 
+            # Only the platform's own parts may ask: the token `govmail mail` and the webmail use is the
+            # one the service made in the data dir (GOVMAIL_INTERNAL_TOKEN in a cluster).
+            token = token_path(data).read_text().strip()
+            assert token and oct(token_path(data).stat().st_mode & 0o777) == "0o600"
+            for wrong in (None, "doan-bua"):
+                status, _, body = await asyncio.to_thread(get, f"{api}/messages/{first.message_id}/status", SENDER,
+                                                          wrong)
+                assert (status, body["type"]) == (401, "urn:govmail:problem:internal-only")
             # Errors are problem+json with a precise answer.
-            status, kind, body = await asyncio.to_thread(get, f"{api}/messages/{first.message_id}/status", AN)
+            status, kind, body = await asyncio.to_thread(get, f"{api}/messages/{first.message_id}/status", AN, token)
             assert (status, kind.split(";")[0], body["type"]) == (403, "application/problem+json",
                                                                  "urn:govmail:problem:not-the-sender")
-            status, kind, body = await asyncio.to_thread(get, f"{api}/messages/nosuchid/status", SENDER)
+            status, kind, body = await asyncio.to_thread(get, f"{api}/messages/nosuchid/status", SENDER, token)
             assert (status, body["type"]) == (404, "urn:govmail:problem:unknown-message")
-            status, kind, body = await asyncio.to_thread(get, f"{api}/messages/{first.message_id}/status")
-            assert status == 401
+            status, kind, body = await asyncio.to_thread(get, f"{api}/messages/{first.message_id}/status", "", token)
+            assert (status, body["type"]) == (401, "urn:govmail:problem:no-actor")
             refused = govmail(env, "mail", "recall", first.message_id, "--as", AN)
             assert refused.returncode == 1 and "Not the sender (403)" in refused.stderr
-            status, _, listing = await asyncio.to_thread(get, f"{api}/messages", SENDER)
+            status, _, listing = await asyncio.to_thread(get, f"{api}/messages", SENDER, token)
             assert status == 200 and {m["message_id"] for m in listing["messages"]} >= {first.message_id}
 
         out = tmp_path / "zhangwei.mbox"

@@ -41,12 +41,14 @@ async def test_delivery_api_client_reads_status_and_recall_and_says_when_it_is_n
     calls = []
 
     async def status(request: web.Request) -> web.Response:
-        calls.append(("status", request.match_info["queue_id"], request.headers["X-Govmail-User"]))
+        calls.append(("status", request.match_info["queue_id"], request.headers["X-Govmail-User"],
+                      request.headers["Authorization"]))
         return web.json_response({"recipients": [{"recipient": "ung@tiengiang.gov.vn", "state": "delivered",
                                                   "detail": "", "remote": False}]})
 
     async def recall(request: web.Request) -> web.Response:
-        calls.append(("recall", request.match_info["queue_id"], request.headers["X-Govmail-User"]))
+        calls.append(("recall", request.match_info["queue_id"], request.headers["X-Govmail-User"],
+                      request.headers["Authorization"]))
         return web.json_response({"recipients": [{"recipient": "ung@tiengiang.gov.vn", "outcome": "read"}]})
 
     app = web.Application()
@@ -56,13 +58,14 @@ async def test_delivery_api_client_reads_status_and_recall_and_says_when_it_is_n
     port = infra.free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
-        api = DeliveryApi(f"http://127.0.0.1:{port}", timeout=3)
+        api = DeliveryApi(f"http://127.0.0.1:{port}", timeout=3, token="bi-mat-noi-bo")
         assert await api.status("q1", "hieu@tiengiang.gov.vn") == [
             {"recipient": "ung@tiengiang.gov.vn", "status": "delivered", "detail": ""}]
         assert (await api.recall("q1", "hieu@tiengiang.gov.vn"))[0]["status"] == "read"
-        assert calls == [("status", "q1", "hieu@tiengiang.gov.vn"), ("recall", "q1", "hieu@tiengiang.gov.vn")]
+        assert calls == [("status", "q1", "hieu@tiengiang.gov.vn", "Bearer bi-mat-noi-bo"),
+                         ("recall", "q1", "hieu@tiengiang.gov.vn", "Bearer bi-mat-noi-bo")]
         assert await api.status("missing/../x", "hieu@tiengiang.gov.vn") is not None  # quoted into one segment
     finally:
         await runner.cleanup()
-    assert await DeliveryApi(f"http://127.0.0.1:{port}", timeout=1).status("q1", "x@y") is None  # nobody answers
-    assert await DeliveryApi("", timeout=1).recall("q1", "x") is None  # not configured
+    assert await DeliveryApi(f"http://127.0.0.1:{port}", timeout=1, token="t").status("q1", "x@y") is None  # nobody answers
+    assert await DeliveryApi("", timeout=1, token="t").recall("q1", "x") is None  # not configured
