@@ -122,7 +122,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="messages per second in the steady phase")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the steady phase")
     parser.add_argument("--burst", type=int, default=1000, help="messages sent as fast as possible afterwards")
-    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=16,
+                        help="SMTP connections the steady rate is spread over (each waits for its 250)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         platform = Platform(Path(tmp) / "data")
