@@ -1,7 +1,7 @@
 """Benchmark local delivery on the embedded stack: latency from SMTP 250 to the file in the Maildir at a
 steady rate (p50, p99), then local deliveries per second under a burst.
 
-Usage: .venv/bin/python -m bench.delivery [--rate 100] [--seconds 20] [--burst 1000] [--connections 8]
+Usage: .venv/bin/python -m bench.delivery [--rate 100] [--seconds 20] [--burst 1000] [--connections 16]
 """
 
 from __future__ import annotations
