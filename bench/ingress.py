@@ -4,7 +4,10 @@ One run, one machine, one asyncio client for both servers (each server in its ow
 2 KB messages over 20 connections (a new connection per message, and reused connections), 1 MB messages,
 and the latency of small messages while three 50 MB messages arrive. Bounded: it stops by itself.
 
-Usage: .venv/bin/python -m bench.ingress [--small 1000] [--connections 20] [--workers 2]
+Besides msg/s and latency it prints the CPU each process spent per message in every scenario (ingress
+workers, redis-server, broker, the benchmark client itself), so the gap to plain aiosmtpd can be explained.
+
+Usage: .venv/bin/python -m bench.ingress [--small 1000] [--connections 20] [--workers 2] [--large 60] [--big 3]
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -75,10 +79,49 @@ class Client:
         await self.writer.wait_closed()
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used itself, from /proc (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14, 15 of proc(5))
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its live descendants (the ingress parent and its workers)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                todo += [int(child) for child in task.read_text().split()]
+            except FileNotFoundError:
+                continue
+    return found
+
+
+class CpuMeter:
+    """CPU seconds per named process group, read before and after a scenario; the client is this process."""
+
+    def __init__(self, groups: dict[str, int]):
+        self.groups = groups
+
+    def sample(self) -> dict[str, float]:
+        out = {name: sum(own_cpu(p) for p in process_tree(pid)) for name, pid in self.groups.items()}
+        out["client"] = time.process_time()
+        return out
+
+
 @dataclass
 class Result:
     seconds: float
     latencies: list[float]
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process group over the run
 
     @property
     def rate(self) -> float:
@@ -87,6 +130,11 @@ class Result:
     def pct(self, p: float) -> float:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+    def cpu_per_message(self) -> str:
+        """CPU ms per message of each process group; the server's own total first."""
+        count = max(1, len(self.latencies))
+        return "   ".join(f"{name} {seconds * 1000 / count:.2f}" for name, seconds in self.cpu.items())
 
 
 async def run_load(port: int, data: bytes, count: int, connections: int, reuse: bool) -> Result:
@@ -205,23 +253,36 @@ def line(name: str, r: Result) -> str:
             f"   ({len(r.latencies)} in {r.seconds:.1f} s)")
 
 
-async def measure(target: Target, args: argparse.Namespace) -> dict[str, Result]:
+async def metered(meter: CpuMeter, load: Awaitable[Result]) -> Result:
+    before = meter.sample()
+    result = await load
+    after = meter.sample()
+    result.cpu = {name: after[name] - before[name] for name in after}
+    return result
+
+
+async def measure(target: Target, meter: CpuMeter, args: argparse.Namespace) -> dict[str, Result]:
     small, one_mb = message(2048), message(MB)
     out = {}
     await run_load(target.port, small, 100, args.connections, reuse=True)  # warm-up
-    out["2 KB, new connection per message"] = await run_load(target.port, small, args.small, args.connections,
-                                                             reuse=False)
-    out["2 KB, reused connections"] = await run_load(target.port, small, args.small, args.connections, reuse=True)
-    out["1 MB, reused connections"] = await run_load(target.port, one_mb, args.large, args.connections, reuse=True)
-    small_result, _ = await small_during_big(target.port, 3, 50 * 1000 * 1000)
-    out["2 KB while 3 × 50 MB arrive"] = small_result
+    out["2 KB, new connection per message"] = await metered(
+        meter, run_load(target.port, small, args.small, args.connections, reuse=False))
+    out["2 KB, reused connections"] = await metered(
+        meter, run_load(target.port, small, args.small, args.connections, reuse=True))
+    if args.large:
+        out["1 MB, reused connections"] = await metered(
+            meter, run_load(target.port, one_mb, args.large, args.connections, reuse=True))
+    if args.big:
+        small_result, _ = await small_during_big(target.port, args.big, 50 * 1000 * 1000)
+        out[f"2 KB while {args.big} × 50 MB arrive"] = small_result
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small", type=int, default=1000, help="2 KB messages per scenario")
-    parser.add_argument("--large", type=int, default=60, help="1 MB messages")
+    parser.add_argument("--large", type=int, default=60, help="1 MB messages (0: skip)")
+    parser.add_argument("--big", type=int, default=3, help="50 MB messages sent alongside small ones (0: skip)")
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2, help="also measure govmail with this many workers (1: skip)")
     parser.add_argument("--plain-server", type=int, help=argparse.SUPPRESS)
@@ -250,8 +311,12 @@ def main() -> None:
                 starters.append(lambda: start_govmail(root, kafka_port, redis_port, args.workers))
             for start in starters:
                 target = start()
+                server = "ingress" if target.name.startswith("govmail") else "server"
+                groups = {server: target.proc.pid}
+                if server == "ingress":  # the plain server uses neither
+                    groups |= {"redis": redis_server.pid, "broker": broker.pid}
                 try:
-                    results[target.name] = asyncio.run(measure(target, args))
+                    results[target.name] = asyncio.run(measure(target, CpuMeter(groups), args))
                 finally:
                     target.stop()
         finally:
@@ -263,6 +328,8 @@ def main() -> None:
         print(scenario)
         for name in names:
             print(line(name, results[name][scenario]))
+            if results[name][scenario].cpu:
+                print(f"    CPU ms/msg: {results[name][scenario].cpu_per_message()}")
         plain = results[names[0]][scenario]
         for name in names[1:]:
             r = results[name][scenario]

@@ -14,10 +14,16 @@ from services.ingress import replies
 
 logger = log.get(__name__)
 
+# The counters are not written to Redis's append-only file nor sent to replicas (REPL_NONE): they
+# matter for a minute or for one connection's life, and with `appendfsync always` each propagated
+# write would cost an fsync per connection and per message. A Redis restart or failover only
+# forgets them (connections and messages counted from zero again), which a limiter can afford.
+_UNLOGGED = "redis.set_repl(redis.REPL_NONE)\n"
+
 # Sliding windows in sorted sets (score = start time). All windows are checked before any is charged,
 # so a refused attempt does not count, and check + charge are one atomic step across replicas.
 # Returns 0 when admitted, else the 1-based index of the first window that is full.
-_HIT = """
+_HIT = _UNLOGGED + """
 local now = tonumber(ARGV[1])
 local member = ARGV[2]
 for i, key in ipairs(KEYS) do
@@ -32,6 +38,9 @@ for i, key in ipairs(KEYS) do
 end
 return 0
 """
+
+# A closed connection's slot, freed without an append-only-file write either.
+_RELEASE = _UNLOGGED + "return redis.call('ZREM', KEYS[1], ARGV[1])"
 
 _REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
@@ -56,6 +65,7 @@ class ClientLimits:
         # A live connection counts for at most this long, so a crashed replica cannot leak counts forever.
         self.connection_lease = connection_lease
         self.hit = client.register_script(_HIT)
+        self.free_slot = client.register_script(_RELEASE)
         self.pending: set[asyncio.Task[None]] = set()
 
     async def _hit(self, ip: str, member: str, windows: list[tuple[str, int, float]]) -> int:
@@ -85,7 +95,7 @@ class ClientLimits:
 
     async def _release(self, ip: str, ticket: str) -> None:
         try:
-            await self.redis.zrem(_key("conn", ip), ticket)
+            await self.free_slot(keys=[_key("conn", ip)], args=[ticket])
         except _REDIS_DOWN as exc:
             # The lease ends the slot later.
             logger.warning("client_limits_unavailable", client_ip=ip, error=str(exc))
