@@ -19,7 +19,6 @@ from services.common import logging as log
 from services.common import ready
 from services.common.blobstore import FileBlobStore
 from services.common.bus import KafkaPublisher
-from services.common.directory import RedisDirectory
 from services.common.durable import GroupSync
 from services.common.metrics import REGISTRY, SMTP_REPLIES
 from services.common.settings import PlatformSettings
@@ -28,6 +27,7 @@ from services.ingress import replies
 from services.ingress.auth import SubmissionAuthenticator
 from services.ingress.bruteforce import AuthGuard
 from services.ingress.handler import IngressHandler, peer_ip
+from services.ingress.lookup import IngressDirectory
 from services.ingress.ratelimit import ClientLimits
 from services.ingress.reconcile import republish_unfinished
 from services.ingress.restrictions import OutboundCap
@@ -145,7 +145,7 @@ async def serve(platform: PlatformSettings, settings: IngressSettings, worker: i
     marker, shared = ("ingress", False) if worker is None else (worker_marker(worker), True)
     if shared:
         structlog.contextvars.bind_contextvars(worker=worker, pid=os.getpid())
-    directory = RedisDirectory.from_url(platform.redis)
+    directory = IngressDirectory.from_url(platform.redis)
     blobs = FileBlobStore.from_uri(platform.blobs)
     spool = Spool(platform.spool_dir)
     publisher = KafkaPublisher(platform.bootstrap, "govmail-ingress", timeout=settings.publish_timeout)
@@ -160,7 +160,7 @@ async def serve(platform: PlatformSettings, settings: IngressSettings, worker: i
     submission.cap = OutboundCap(directory.redis, settings.max_messages_per_account_per_day, zone)
     authenticator = SubmissionAuthenticator(directory, guard, publisher, zone,
                                             LifecycleSettings().password_policy(), directory.redis)
-    handler.limits = ClientLimits(directory.redis, max_connections=settings.max_connections_per_ip,
+    handler.limits = ClientLimits(directory.pipelined, max_connections=settings.max_connections_per_ip,
                                   connections_per_minute=settings.max_connections_per_minute,
                                   messages_per_minute=settings.max_messages_per_minute,
                                   connection_lease=settings.connection_lease)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import time
 
-import redis.asyncio as aioredis
 import redis.exceptions
 
 from services.common import logging as log
 from services.ingress import replies
+from services.ingress.pipelined import PipelinedRedis
 
 logger = log.get(__name__)
 
@@ -45,6 +46,21 @@ _RELEASE = _UNLOGGED + "return redis.call('ZREM', KEYS[1], ARGV[1])"
 _REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
+class Script:
+    """A Lua script run by its SHA-1, loaded on first use (and again after a Redis restart forgot it)."""
+
+    def __init__(self, client: PipelinedRedis, source: str):
+        self.client = client
+        self.source = source
+        self.sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
+
+    async def __call__(self, keys: list[str], args: list[float | str]) -> object:
+        try:
+            return await self.client.call("EVALSHA", self.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            return await self.client.call("EVAL", self.source, len(keys), *keys, *args)
+
+
 def _key(kind: str, ip: str) -> str:
     return f"gm:limit:{kind}:{ip}"
 
@@ -56,7 +72,7 @@ class ClientLimits:
     limiter is down would be a worse outage than the abuse it guards against.
     """
 
-    def __init__(self, client: aioredis.Redis, *, max_connections: int, connections_per_minute: int,
+    def __init__(self, client: PipelinedRedis, *, max_connections: int, connections_per_minute: int,
                  messages_per_minute: int, connection_lease: float):
         self.redis = client
         self.max_connections = max_connections
@@ -64,8 +80,8 @@ class ClientLimits:
         self.messages_per_minute = messages_per_minute
         # A live connection counts for at most this long, so a crashed replica cannot leak counts forever.
         self.connection_lease = connection_lease
-        self.hit = client.register_script(_HIT)
-        self.free_slot = client.register_script(_RELEASE)
+        self.hit = Script(client, _HIT)
+        self.free_slot = Script(client, _RELEASE)
         self.pending: set[asyncio.Task[None]] = set()
 
     async def _hit(self, ip: str, member: str, windows: list[tuple[str, int, float]]) -> int:
