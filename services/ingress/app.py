@@ -49,6 +49,7 @@ def smtp_protocol(settings: IngressSettings) -> type[SMTP]:
         line_length_limit = settings.max_line_bytes
         # Every live session, so shutdown can let open transactions finish and then close the rest.
         live: set[SMTP] = set()
+        reply_counters: dict[tuple[str, str], Any] = {}
 
         async def _handle_client(self) -> None:
             handler: IngressHandler = self.event_handler
@@ -79,7 +80,11 @@ def smtp_protocol(settings: IngressSettings) -> type[SMTP]:
                     status = replies.STARTTLS_FIRST
                 elif status.startswith("503 Already authenticated"):
                     status = replies.ALREADY_AUTHENTICATED
-                SMTP_REPLIES.labels(listener=self.listener, code=status[:3]).inc()
+                key = (self.listener, status[:3])
+                counter = self.reply_counters.get(key)
+                if counter is None:  # a labelled child per reply code, found once instead of on every reply
+                    counter = self.reply_counters[key] = SMTP_REPLIES.labels(listener=key[0], code=key[1])
+                counter.inc()
             await super().push(status)
 
     return GovmailSMTP
@@ -207,10 +212,12 @@ async def serve(platform: PlatformSettings, settings: IngressSettings, worker: i
 
     # Stop accepting first, then let mail already in DATA reach the broker before closing the bus.
     logger.info("ingress_stopping", in_flight=handler.in_flight)
-    ready.clear(platform.run_dir, marker)
     handler.closing = submission.closing = True
     server.close()
     submission_server.close()
+    # Only now "not ready": whoever sees the marker gone finds the ports closed, never a connection that a
+    # listener about to close accepted (the kernel resets those).
+    ready.clear(platform.run_dir, marker)
     if reconciler is not None:
         reconciler.cancel()
     with contextlib.suppress(asyncio.TimeoutError):

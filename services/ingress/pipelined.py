@@ -55,6 +55,13 @@ def parse(buf: bytes, at: int) -> tuple[Reply, int]:
             return None, at
         items = []
         for _ in range(count):
+            if buf[at:at + 1] == b"$":  # the usual item (HGETALL's fields), read here rather than by recursion
+                end = buf.find(b"\r\n", at)
+                size = int(buf[at + 1:end]) if end >= 0 else 0
+                if end >= 0 and size >= 0 and len(buf) >= end + 4 + size:
+                    items.append(buf[end + 2:end + 2 + size].decode("utf-8", "replace"))
+                    at = end + 4 + size
+                    continue
             item, at = parse(buf, at)
             items.append(item)
         return items, at

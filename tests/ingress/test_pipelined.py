@@ -8,7 +8,7 @@ import pytest
 import redis
 import redis.exceptions
 
-from services.ingress.pipelined import PipelinedRedis
+from services.ingress.pipelined import PipelinedRedis, _Incomplete, parse
 from services.ingress.ratelimit import _HIT, Script
 from services.platform import infra
 
@@ -74,3 +74,17 @@ async def test_scripts_are_loaded_again_after_redis_forgot_them(infra_parts, red
         assert redis_client.zcard("gm:test:window") == 2
     finally:
         await client.close()
+
+
+def test_a_reply_cut_anywhere_waits_for_the_rest() -> None:
+    name, chinese = "Nguyễn Văn".encode(), "张伟".encode()
+    whole = (b"*5\r\n$%d\r\n%s\r\n$-1\r\n:42\r\n*2\r\n$%d\r\n%s\r\n+OK\r\n-ERR nope\r\n"
+             % (len(name), name, len(chinese), chinese))
+    reply, end = parse(whole, 0)
+    assert end == len(whole)
+    assert reply[:4] == ["Nguyễn Văn", None, 42, ["张伟", "OK"]]
+    assert isinstance(reply[4], redis.exceptions.ResponseError) and str(reply[4]) == "ERR nope"
+    assert parse(whole + b"$0\r\n\r\n", end) == ("", end + 6)
+    for cut in range(len(whole)):
+        with pytest.raises(_Incomplete):
+            parse(whole[:cut], 0)
