@@ -57,7 +57,7 @@ class LeanSMTP(SMTP):
 
     async def push(self, status: AnyStr) -> None:
         response = status.encode("utf-8" if self.enable_SMTPUTF8 else "ascii") if isinstance(status, str) else status
-        if response[3:4] == b"-":
+        if response[3:4] == b"-" and b"\n" not in response:  # one line of a reply that goes on
             # EHLO answers in six lines; one write each would be six sends and six wake-ups of the client.
             self._held.append(response + b"\r\n")
             return
