@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -206,6 +207,35 @@ def plain_server(port: int, limit: int) -> None:
     asyncio.run(main())
 
 
+@dataclass
+class Parts:
+    broker: subprocess.Popen
+    redis: subprocess.Popen
+    kafka_port: int
+    redis_port: int
+
+
+@contextlib.contextmanager
+def infrastructure(root: Path) -> Iterator[Parts]:
+    """A broker with the registry's topics and a Redis that knows the benchmark's domain and recipient."""
+    import redis
+
+    kafka_port, redis_port = infra.free_port(), infra.free_port()
+    parts = Parts(infra.start_broker(kafka_port, root / "tansu.log"),
+                  infra.start_redis(redis_port, root / "redis", root / "redis.log"), kafka_port, redis_port)
+    try:
+        asyncio.run(ensure_topics(f"127.0.0.1:{kafka_port}"))
+        client = redis.Redis(port=redis_port)
+        client.sadd(DOMAINS, DOMAIN)
+        account = Account(address=RCPT, domain=DOMAIN, localpart="nguyenvanben", name="Nguyễn Văn Bền")
+        client.hset(account_key(RCPT), mapping=account.to_redis())
+        client.close()
+        yield parts
+    finally:
+        infra.stop(parts.broker)
+        infra.stop(parts.redis)
+
+
 class Target:
     def __init__(self, name: str, port: int, proc: subprocess.Popen):
         self.name, self.port, self.proc = name, port, proc
@@ -226,7 +256,9 @@ def start_plain(limit: int) -> Target:
     return Target("plain aiosmtpd", port, proc)
 
 
-def start_govmail(root: Path, kafka_port: int, redis_port: int, workers: int) -> Target:
+def start_govmail(root: Path, kafka_port: int, redis_port: int, workers: int, wrapper: Sequence[str] = (),
+                  ready_within: float = 60) -> Target:
+    """Ingress with `workers` processes; `wrapper` runs it under another program (bench.ingress_instructions)."""
     data = root / f"data-{workers}"
     port = infra.free_port()
     env = dict(os.environ, GOVMAIL_DATA_DIR=str(data), GOVMAIL_KAFKA_BOOTSTRAP=f"127.0.0.1:{kafka_port}",
@@ -237,10 +269,10 @@ def start_govmail(root: Path, kafka_port: int, redis_port: int, workers: int) ->
                INGRESS_MAX_MESSAGES_PER_MINUTE="100000000", INGRESS_MAX_CONNECTIONS_PER_MINUTE="100000000",
                INGRESS_MAX_CONNECTIONS_PER_IP="100000")
     log = (root / f"ingress-{workers}.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "services.cli", "ingress"], env=env, stdout=log,
+    proc = subprocess.Popen([*wrapper, sys.executable, "-m", "services.cli", "ingress"], env=env, stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     marker = data / "run" / "ready" / "ingress"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + ready_within
     while not (marker.exists() and marker.read_text() == str(proc.pid)):
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"ingress did not start; see {root}/ingress-{workers}.log")
@@ -291,37 +323,22 @@ def main() -> None:
     if args.plain_server:
         plain_server(args.plain_server, args.limit)
         return
-    import redis
-
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, infrastructure(Path(tmp)) as parts:
         root = Path(tmp)
-        kafka_port, redis_port = infra.free_port(), infra.free_port()
-        broker = infra.start_broker(kafka_port, root / "tansu.log")
-        redis_server = infra.start_redis(redis_port, root / "redis", root / "redis.log")
-        try:
-            asyncio.run(ensure_topics(f"127.0.0.1:{kafka_port}"))
-            client = redis.Redis(port=redis_port)
-            client.sadd(DOMAINS, DOMAIN)
-            account = Account(address=RCPT, domain=DOMAIN, localpart="nguyenvanben", name="Nguyễn Văn Bền")
-            client.hset(account_key(RCPT), mapping=account.to_redis())
-            client.close()
-            results: dict[str, dict[str, Result]] = {}
-            starters = [lambda: start_plain(52 * MB), lambda: start_govmail(root, kafka_port, redis_port, 1)]
-            if args.workers > 1:
-                starters.append(lambda: start_govmail(root, kafka_port, redis_port, args.workers))
-            for start in starters:
-                target = start()
-                server = "ingress" if target.name.startswith("govmail") else "server"
-                groups = {server: target.proc.pid}
-                if server == "ingress":  # the plain server uses neither
-                    groups |= {"redis": redis_server.pid, "broker": broker.pid}
-                try:
-                    results[target.name] = asyncio.run(measure(target, CpuMeter(groups), args))
-                finally:
-                    target.stop()
-        finally:
-            infra.stop(broker)
-            infra.stop(redis_server)
+        results: dict[str, dict[str, Result]] = {}
+        starters = [lambda: start_plain(52 * MB), lambda: start_govmail(root, parts.kafka_port, parts.redis_port, 1)]
+        if args.workers > 1:
+            starters.append(lambda: start_govmail(root, parts.kafka_port, parts.redis_port, args.workers))
+        for start in starters:
+            target = start()
+            server = "ingress" if target.name.startswith("govmail") else "server"
+            groups = {server: target.proc.pid}
+            if server == "ingress":  # the plain server uses neither
+                groups |= {"redis": parts.redis.pid, "broker": parts.broker.pid}
+            try:
+                results[target.name] = asyncio.run(measure(target, CpuMeter(groups), args))
+            finally:
+                target.stop()
     print(f"SMTP accept benchmark — {os.cpu_count()} CPUs, {args.connections} concurrent connections, loopback")
     names = list(results)
     for scenario in results[names[0]]:
