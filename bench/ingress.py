@@ -4,19 +4,24 @@ One run, one machine, one asyncio client for both servers (each server in its ow
 2 KB messages over 20 connections (a new connection per message, and reused connections), 1 MB messages,
 and the latency of small messages while three 50 MB messages arrive. Bounded: it stops by itself.
 
-Usage: .venv/bin/python -m bench.ingress [--small 1000] [--connections 20] [--workers 2]
+Besides msg/s and latency it prints the CPU each process spent per message in every scenario (ingress
+workers, redis-server, broker, the benchmark client itself), so the gap to plain aiosmtpd can be explained.
+
+Usage: .venv/bin/python -m bench.ingress [--small 1000] [--connections 20] [--workers 2] [--large 60] [--big 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -75,10 +80,49 @@ class Client:
         await self.writer.wait_closed()
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used itself, from /proc (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14, 15 of proc(5))
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its live descendants (the ingress parent and its workers)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                todo += [int(child) for child in task.read_text().split()]
+            except FileNotFoundError:
+                continue
+    return found
+
+
+class CpuMeter:
+    """CPU seconds per named process group, read before and after a scenario; the client is this process."""
+
+    def __init__(self, groups: dict[str, int]):
+        self.groups = groups
+
+    def sample(self) -> dict[str, float]:
+        out = {name: sum(own_cpu(p) for p in process_tree(pid)) for name, pid in self.groups.items()}
+        out["client"] = time.process_time()
+        return out
+
+
 @dataclass
 class Result:
     seconds: float
     latencies: list[float]
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process group over the run
 
     @property
     def rate(self) -> float:
@@ -87,6 +131,11 @@ class Result:
     def pct(self, p: float) -> float:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+    def cpu_per_message(self) -> str:
+        """CPU ms per message of each process group; the server's own total first."""
+        count = max(1, len(self.latencies))
+        return "   ".join(f"{name} {seconds * 1000 / count:.2f}" for name, seconds in self.cpu.items())
 
 
 async def run_load(port: int, data: bytes, count: int, connections: int, reuse: bool) -> Result:
@@ -158,6 +207,35 @@ def plain_server(port: int, limit: int) -> None:
     asyncio.run(main())
 
 
+@dataclass
+class Parts:
+    broker: subprocess.Popen
+    redis: subprocess.Popen
+    kafka_port: int
+    redis_port: int
+
+
+@contextlib.contextmanager
+def infrastructure(root: Path) -> Iterator[Parts]:
+    """A broker with the registry's topics and a Redis that knows the benchmark's domain and recipient."""
+    import redis
+
+    kafka_port, redis_port = infra.free_port(), infra.free_port()
+    parts = Parts(infra.start_broker(kafka_port, root / "tansu.log"),
+                  infra.start_redis(redis_port, root / "redis", root / "redis.log"), kafka_port, redis_port)
+    try:
+        asyncio.run(ensure_topics(f"127.0.0.1:{kafka_port}"))
+        client = redis.Redis(port=redis_port)
+        client.sadd(DOMAINS, DOMAIN)
+        account = Account(address=RCPT, domain=DOMAIN, localpart="nguyenvanben", name="Nguyễn Văn Bền")
+        client.hset(account_key(RCPT), mapping=account.to_redis())
+        client.close()
+        yield parts
+    finally:
+        infra.stop(parts.broker)
+        infra.stop(parts.redis)
+
+
 class Target:
     def __init__(self, name: str, port: int, proc: subprocess.Popen):
         self.name, self.port, self.proc = name, port, proc
@@ -178,7 +256,9 @@ def start_plain(limit: int) -> Target:
     return Target("plain aiosmtpd", port, proc)
 
 
-def start_govmail(root: Path, kafka_port: int, redis_port: int, workers: int) -> Target:
+def start_govmail(root: Path, kafka_port: int, redis_port: int, workers: int, wrapper: Sequence[str] = (),
+                  ready_within: float = 60) -> Target:
+    """Ingress with `workers` processes; `wrapper` runs it under another program (bench.ingress_instructions)."""
     data = root / f"data-{workers}"
     port = infra.free_port()
     env = dict(os.environ, GOVMAIL_DATA_DIR=str(data), GOVMAIL_KAFKA_BOOTSTRAP=f"127.0.0.1:{kafka_port}",
@@ -189,10 +269,10 @@ def start_govmail(root: Path, kafka_port: int, redis_port: int, workers: int) ->
                INGRESS_MAX_MESSAGES_PER_MINUTE="100000000", INGRESS_MAX_CONNECTIONS_PER_MINUTE="100000000",
                INGRESS_MAX_CONNECTIONS_PER_IP="100000")
     log = (root / f"ingress-{workers}.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "services.cli", "ingress"], env=env, stdout=log,
+    proc = subprocess.Popen([*wrapper, sys.executable, "-m", "services.cli", "ingress"], env=env, stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     marker = data / "run" / "ready" / "ingress"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + ready_within
     while not (marker.exists() and marker.read_text() == str(proc.pid)):
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"ingress did not start; see {root}/ingress-{workers}.log")
@@ -205,23 +285,36 @@ def line(name: str, r: Result) -> str:
             f"   ({len(r.latencies)} in {r.seconds:.1f} s)")
 
 
-async def measure(target: Target, args: argparse.Namespace) -> dict[str, Result]:
+async def metered(meter: CpuMeter, load: Awaitable[Result]) -> Result:
+    before = meter.sample()
+    result = await load
+    after = meter.sample()
+    result.cpu = {name: after[name] - before[name] for name in after}
+    return result
+
+
+async def measure(target: Target, meter: CpuMeter, args: argparse.Namespace) -> dict[str, Result]:
     small, one_mb = message(2048), message(MB)
     out = {}
     await run_load(target.port, small, 100, args.connections, reuse=True)  # warm-up
-    out["2 KB, new connection per message"] = await run_load(target.port, small, args.small, args.connections,
-                                                             reuse=False)
-    out["2 KB, reused connections"] = await run_load(target.port, small, args.small, args.connections, reuse=True)
-    out["1 MB, reused connections"] = await run_load(target.port, one_mb, args.large, args.connections, reuse=True)
-    small_result, _ = await small_during_big(target.port, 3, 50 * 1000 * 1000)
-    out["2 KB while 3 × 50 MB arrive"] = small_result
+    out["2 KB, new connection per message"] = await metered(
+        meter, run_load(target.port, small, args.small, args.connections, reuse=False))
+    out["2 KB, reused connections"] = await metered(
+        meter, run_load(target.port, small, args.small, args.connections, reuse=True))
+    if args.large:
+        out["1 MB, reused connections"] = await metered(
+            meter, run_load(target.port, one_mb, args.large, args.connections, reuse=True))
+    if args.big:
+        small_result, _ = await small_during_big(target.port, args.big, 50 * 1000 * 1000)
+        out[f"2 KB while {args.big} × 50 MB arrive"] = small_result
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small", type=int, default=1000, help="2 KB messages per scenario")
-    parser.add_argument("--large", type=int, default=60, help="1 MB messages")
+    parser.add_argument("--large", type=int, default=60, help="1 MB messages (0: skip)")
+    parser.add_argument("--big", type=int, default=3, help="50 MB messages sent alongside small ones (0: skip)")
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2, help="also measure govmail with this many workers (1: skip)")
     parser.add_argument("--plain-server", type=int, help=argparse.SUPPRESS)
@@ -230,39 +323,30 @@ def main() -> None:
     if args.plain_server:
         plain_server(args.plain_server, args.limit)
         return
-    import redis
-
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, infrastructure(Path(tmp)) as parts:
         root = Path(tmp)
-        kafka_port, redis_port = infra.free_port(), infra.free_port()
-        broker = infra.start_broker(kafka_port, root / "tansu.log")
-        redis_server = infra.start_redis(redis_port, root / "redis", root / "redis.log")
-        try:
-            asyncio.run(ensure_topics(f"127.0.0.1:{kafka_port}"))
-            client = redis.Redis(port=redis_port)
-            client.sadd(DOMAINS, DOMAIN)
-            account = Account(address=RCPT, domain=DOMAIN, localpart="nguyenvanben", name="Nguyễn Văn Bền")
-            client.hset(account_key(RCPT), mapping=account.to_redis())
-            client.close()
-            results: dict[str, dict[str, Result]] = {}
-            starters = [lambda: start_plain(52 * MB), lambda: start_govmail(root, kafka_port, redis_port, 1)]
-            if args.workers > 1:
-                starters.append(lambda: start_govmail(root, kafka_port, redis_port, args.workers))
-            for start in starters:
-                target = start()
-                try:
-                    results[target.name] = asyncio.run(measure(target, args))
-                finally:
-                    target.stop()
-        finally:
-            infra.stop(broker)
-            infra.stop(redis_server)
+        results: dict[str, dict[str, Result]] = {}
+        starters = [lambda: start_plain(52 * MB), lambda: start_govmail(root, parts.kafka_port, parts.redis_port, 1)]
+        if args.workers > 1:
+            starters.append(lambda: start_govmail(root, parts.kafka_port, parts.redis_port, args.workers))
+        for start in starters:
+            target = start()
+            server = "ingress" if target.name.startswith("govmail") else "server"
+            groups = {server: target.proc.pid}
+            if server == "ingress":  # the plain server uses neither
+                groups |= {"redis": parts.redis.pid, "broker": parts.broker.pid}
+            try:
+                results[target.name] = asyncio.run(measure(target, CpuMeter(groups), args))
+            finally:
+                target.stop()
     print(f"SMTP accept benchmark — {os.cpu_count()} CPUs, {args.connections} concurrent connections, loopback")
     names = list(results)
     for scenario in results[names[0]]:
         print(scenario)
         for name in names:
             print(line(name, results[name][scenario]))
+            if results[name][scenario].cpu:
+                print(f"    CPU ms/msg: {results[name][scenario].cpu_per_message()}")
         plain = results[names[0]][scenario]
         for name in names[1:]:
             r = results[name][scenario]

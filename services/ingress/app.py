@@ -19,7 +19,6 @@ from services.common import logging as log
 from services.common import ready
 from services.common.blobstore import FileBlobStore
 from services.common.bus import KafkaPublisher
-from services.common.directory import RedisDirectory
 from services.common.durable import GroupSync
 from services.common.metrics import REGISTRY, SMTP_REPLIES
 from services.common.settings import PlatformSettings
@@ -28,6 +27,7 @@ from services.ingress import replies
 from services.ingress.auth import SubmissionAuthenticator
 from services.ingress.bruteforce import AuthGuard
 from services.ingress.handler import IngressHandler, peer_ip
+from services.ingress.lookup import IngressDirectory
 from services.ingress.ratelimit import ClientLimits
 from services.ingress.reconcile import republish_unfinished
 from services.ingress.restrictions import OutboundCap
@@ -49,6 +49,7 @@ def smtp_protocol(settings: IngressSettings) -> type[SMTP]:
         line_length_limit = settings.max_line_bytes
         # Every live session, so shutdown can let open transactions finish and then close the rest.
         live: set[SMTP] = set()
+        reply_counters: dict[tuple[str, str], Any] = {}
 
         async def _handle_client(self) -> None:
             handler: IngressHandler = self.event_handler
@@ -79,7 +80,11 @@ def smtp_protocol(settings: IngressSettings) -> type[SMTP]:
                     status = replies.STARTTLS_FIRST
                 elif status.startswith("503 Already authenticated"):
                     status = replies.ALREADY_AUTHENTICATED
-                SMTP_REPLIES.labels(listener=self.listener, code=status[:3]).inc()
+                key = (self.listener, status[:3])
+                counter = self.reply_counters.get(key)
+                if counter is None:  # a labelled child per reply code, found once instead of on every reply
+                    counter = self.reply_counters[key] = SMTP_REPLIES.labels(listener=key[0], code=key[1])
+                counter.inc()
             await super().push(status)
 
     return GovmailSMTP
@@ -145,7 +150,7 @@ async def serve(platform: PlatformSettings, settings: IngressSettings, worker: i
     marker, shared = ("ingress", False) if worker is None else (worker_marker(worker), True)
     if shared:
         structlog.contextvars.bind_contextvars(worker=worker, pid=os.getpid())
-    directory = RedisDirectory.from_url(platform.redis)
+    directory = IngressDirectory.from_url(platform.redis)
     blobs = FileBlobStore.from_uri(platform.blobs)
     spool = Spool(platform.spool_dir)
     publisher = KafkaPublisher(platform.bootstrap, "govmail-ingress", timeout=settings.publish_timeout)
@@ -160,7 +165,7 @@ async def serve(platform: PlatformSettings, settings: IngressSettings, worker: i
     submission.cap = OutboundCap(directory.redis, settings.max_messages_per_account_per_day, zone)
     authenticator = SubmissionAuthenticator(directory, guard, publisher, zone,
                                             LifecycleSettings().password_policy(), directory.redis)
-    handler.limits = ClientLimits(directory.redis, max_connections=settings.max_connections_per_ip,
+    handler.limits = ClientLimits(directory.pipelined, max_connections=settings.max_connections_per_ip,
                                   connections_per_minute=settings.max_connections_per_minute,
                                   messages_per_minute=settings.max_messages_per_minute,
                                   connection_lease=settings.connection_lease)
@@ -207,10 +212,12 @@ async def serve(platform: PlatformSettings, settings: IngressSettings, worker: i
 
     # Stop accepting first, then let mail already in DATA reach the broker before closing the bus.
     logger.info("ingress_stopping", in_flight=handler.in_flight)
-    ready.clear(platform.run_dir, marker)
     handler.closing = submission.closing = True
     server.close()
     submission_server.close()
+    # Only now "not ready": whoever sees the marker gone finds the ports closed, never a connection that a
+    # listener about to close accepted (the kernel resets those).
+    ready.clear(platform.run_dir, marker)
     if reconciler is not None:
         reconciler.cancel()
     with contextlib.suppress(asyncio.TimeoutError):

@@ -204,9 +204,11 @@ class IngressHandler:
             ),
         )
         # Blob and spool entry are durable before the broker is asked, so no acknowledged message can be lost.
-        await asyncio.to_thread(self.spool.record, event, not grouped)
         if self.group_sync is not None:
+            self.spool.record(event, sync=False)  # a small file in the page cache: no thread hop needed
             await self.group_sync.barrier()
+        else:
+            await asyncio.to_thread(self.spool.record, event)
         try:
             await self.publisher.publish(RECEIVED, event)
         except PublishError as exc:

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import time
 
-import redis.asyncio as aioredis
 import redis.exceptions
 
 from services.common import logging as log
 from services.ingress import replies
+from services.ingress.pipelined import PipelinedRedis
 
 logger = log.get(__name__)
+
+# The counters are not written to Redis's append-only file nor sent to replicas (REPL_NONE): they
+# matter for a minute or for one connection's life, and with `appendfsync always` each propagated
+# write would cost an fsync per connection and per message. A Redis restart or failover only
+# forgets them (connections and messages counted from zero again), which a limiter can afford.
+_UNLOGGED = "redis.set_repl(redis.REPL_NONE)\n"
 
 # Sliding windows in sorted sets (score = start time). All windows are checked before any is charged,
 # so a refused attempt does not count, and check + charge are one atomic step across replicas.
 # Returns 0 when admitted, else the 1-based index of the first window that is full.
-_HIT = """
+_HIT = _UNLOGGED + """
 local now = tonumber(ARGV[1])
 local member = ARGV[2]
 for i, key in ipairs(KEYS) do
@@ -33,7 +40,25 @@ end
 return 0
 """
 
+# A closed connection's slot, freed without an append-only-file write either.
+_RELEASE = _UNLOGGED + "return redis.call('ZREM', KEYS[1], ARGV[1])"
+
 _REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+class Script:
+    """A Lua script run by its SHA-1, loaded on first use (and again after a Redis restart forgot it)."""
+
+    def __init__(self, client: PipelinedRedis, source: str):
+        self.client = client
+        self.source = source
+        self.sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
+
+    async def __call__(self, keys: list[str], args: list[float | str]) -> object:
+        try:
+            return await self.client.call("EVALSHA", self.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            return await self.client.call("EVAL", self.source, len(keys), *keys, *args)
 
 
 def _key(kind: str, ip: str) -> str:
@@ -47,7 +72,7 @@ class ClientLimits:
     limiter is down would be a worse outage than the abuse it guards against.
     """
 
-    def __init__(self, client: aioredis.Redis, *, max_connections: int, connections_per_minute: int,
+    def __init__(self, client: PipelinedRedis, *, max_connections: int, connections_per_minute: int,
                  messages_per_minute: int, connection_lease: float):
         self.redis = client
         self.max_connections = max_connections
@@ -55,7 +80,8 @@ class ClientLimits:
         self.messages_per_minute = messages_per_minute
         # A live connection counts for at most this long, so a crashed replica cannot leak counts forever.
         self.connection_lease = connection_lease
-        self.hit = client.register_script(_HIT)
+        self.hit = Script(client, _HIT)
+        self.free_slot = Script(client, _RELEASE)
         self.pending: set[asyncio.Task[None]] = set()
 
     async def _hit(self, ip: str, member: str, windows: list[tuple[str, int, float]]) -> int:
@@ -85,7 +111,7 @@ class ClientLimits:
 
     async def _release(self, ip: str, ticket: str) -> None:
         try:
-            await self.redis.zrem(_key("conn", ip), ticket)
+            await self.free_slot(keys=[_key("conn", ip)], args=[ticket])
         except _REDIS_DOWN as exc:
             # The lease ends the slot later.
             logger.warning("client_limits_unavailable", client_ip=ip, error=str(exc))

@@ -7,13 +7,14 @@ import enum
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import Envelope
 
 from schemas.events import BlobRef
 from services.common import logging as log
 from services.common.blobstore import BlobWriter
 from services.common.directory import Account
 from services.ingress import replies
+from services.ingress.lean import LeanSMTP
 
 logger = log.get(__name__)
 T = TypeVar("T")
@@ -68,6 +69,10 @@ class Draft:
             self.writer.write(chunk)
             return self.writer.commit(sync)
 
+        if not sync and self.writer.temp is None:
+            # A message that fits in one chunk and needs no fsync (group commit) costs an open, a write
+            # to the page cache and a rename: less than the hop to a worker thread and back.
+            return finish()
         return await self._in_thread(finish)
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
@@ -111,7 +116,7 @@ class _State(enum.Enum):
     LOST = enum.auto()
 
 
-class StreamingSMTP(SMTP):
+class StreamingSMTP(LeanSMTP):
     """aiosmtpd's DATA with the same end-of-data, line-length and size rules, but written out as it arrives.
 
     The handler provides `open_message(session, envelope) -> Draft`; its `handle_DATA` finds the finished
