@@ -77,8 +77,8 @@ class IngressHandler:
     async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
                           responses: list[str]) -> list[str]:
         session.host_name = hostname
-        # aiosmtpd speaks enhanced status codes but does not advertise them.
-        return [*responses[:-1], "250-ENHANCEDSTATUSCODES", responses[-1]]
+        # aiosmtpd reads pipelined commands in order and speaks enhanced status codes, but advertises neither.
+        return [*responses[:-1], "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           mail_options: list[str]) -> str:

@@ -201,6 +201,27 @@ def test_lines_longer_than_1000_octets_are_accepted_intact(ingress, infra_parts)
     assert Path(event.mail.blob.uri.removeprefix("file://")).read_bytes().endswith(raw)
 
 
+def test_ehlo_advertises_the_extensions_and_a_pipelined_transaction_gets_every_reply_in_order(ingress) -> None:
+    with smtplib.SMTP("127.0.0.1", int(ingress["GOVMAIL_SMTP_PORT"])) as smtp:
+        smtp.ehlo("mail.example.vn")
+        assert {"pipelining", "8bitmime", "smtputf8", "enhancedstatuscodes", "size"} <= set(smtp.esmtp_features)
+    # RFC 2920: MAIL, both RCPTs and DATA in one write; the replies come back in the same order.
+    sock = socket.create_connection(("127.0.0.1", int(ingress["GOVMAIL_SMTP_PORT"])))
+    f = sock.makefile("rb")
+    f.readline()
+    sock.sendall(b"EHLO mail.example.vn\r\n")
+    while f.readline()[3:4] == b"-":
+        pass
+    sock.sendall(b"MAIL FROM:<hanhchinh@example.vn>\r\nRCPT TO:<khongco@tiengiang.gov.vn>\r\n"
+                 b"RCPT TO:<leminhhieu@tiengiang.gov.vn>\r\nDATA\r\n")
+    replies = [f.readline()[:9] for _ in range(4)]
+    assert replies == [b"250 2.1.0", b"550 5.1.1", b"250 2.1.5", b"354 End d"]
+    sock.sendall(letter() + b".\r\nQUIT\r\n")
+    assert f.readline().startswith(b"250 2.0.0 Ok: queued as ")
+    assert f.readline().startswith(b"221")
+    sock.close()
+
+
 def test_smtp_smuggling_bare_lf_dot_does_not_end_data(ingress, infra_parts) -> None:
     """`\\n.\\r\\n` inside DATA is content, so a second, smuggled message cannot be injected."""
     sock = socket.create_connection(("127.0.0.1", int(ingress["GOVMAIL_SMTP_PORT"])))
