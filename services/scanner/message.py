@@ -3,15 +3,39 @@
 from __future__ import annotations
 
 import codecs
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
+from email.policy import EmailPolicy, linesep_splitter
+from typing import Any, TypeVar
 
 from schemas.events import MailInfo
 
 # Mail labelled GB2312 or GBK routinely uses characters only GB18030 (their superset) has.
 CHARSET_SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "euc-cn": "gb18030"}
+# The headers the MIME parser and the part accessors (content type, charset, file name, boundary,
+# transfer encoding) read again and again: each read builds a full header object otherwise.
+STRUCTURAL = frozenset(("content-type", "content-disposition", "content-transfer-encoding"))
+T = TypeVar("T")
+
+
+class StructurePolicy(EmailPolicy):
+    """policy.default, except that plain structural headers read as their unfolded text.
+
+    Their accessors (get_content_type, get_param, get_filename, ...) only split that text, so the
+    header object policy.default builds on every read is wasted work, most of the parse's time.
+    A value with encoded words or 8-bit bytes still gets the full object, which decodes them
+    (a file name sent as =?UTF-8?B?...?= must read as its name).
+    """
+
+    def header_fetch_parse(self, name: str, value: Any) -> Any:
+        if isinstance(value, str) and name.lower() in STRUCTURAL and value.isascii() and "=?" not in value:
+            return "".join(linesep_splitter.split(value))
+        return super().header_fetch_parse(name, value)
+
+
+POLICY = StructurePolicy()
 
 
 @dataclass(frozen=True)
@@ -40,23 +64,42 @@ class ParsedMail:
     # None when a message is scanned on its own (tests, benchmarks, training).
     envelope: MailInfo | None = None
 
-    # Decoded header values, filled on first use: several checks read the same headers, and the
-    # email package parses a header anew on every access.
+    # The email package's object for the first of each header read, and its decoded text, filled
+    # on first use: several checks read the same headers (From above all), and the package parses
+    # a header anew on every access.
+    _headers: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     _decoded: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # What checks derive from the message and more than one of them reads (links, addresses).
+    _derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def text_parts(self) -> list[Part]:
         return [p for p in self.parts if p.text is not None]
 
+    def header_object(self, name: str) -> Any:
+        """The first `name` header as the email package reads it (address headers have .addresses);
+        None when absent or unreadable."""
+        key = name.lower()
+        if key not in self._headers:
+            try:
+                self._headers[key] = self.message.get(key) if self.message is not None else None
+            except Exception:  # a header the policy cannot make sense of reads as absent
+                self._headers[key] = None
+        return self._headers[key]
+
     def header(self, name: str) -> str:
         """The first `name` header, decoded (RFC 2047); "" when absent or undecodable."""
         key = name.lower()
         if key not in self._decoded:
-            try:
-                self._decoded[key] = str(self.message.get(key, "")) if self.message is not None else ""
-            except Exception:  # a header the policy cannot make sense of reads as absent
-                self._decoded[key] = ""
+            value = self.header_object(key)
+            self._decoded[key] = "" if value is None else str(value)
         return self._decoded[key]
+
+    def derived(self, key: str, compute: Callable[[ParsedMail], T]) -> T:
+        """compute(self), worked out on the first call for `key` and remembered for the others."""
+        if key not in self._derived:
+            self._derived[key] = compute(self)
+        return self._derived[key]
 
 
 def decode_text(data: bytes, charset: str | None, index: int, defects: list[str]) -> str:
@@ -87,7 +130,7 @@ def leaf(index: int, node: Message, defects: list[str]) -> Part:
 def parse(raw: bytes, envelope: MailInfo | None = None) -> ParsedMail:
     """Parse leniently: every problem becomes an entry in `defects`, never an exception."""
     try:
-        message = BytesParser(policy=policy.default).parsebytes(raw)
+        message = BytesParser(policy=POLICY).parsebytes(raw)
     except Exception as exc:  # the parser is lenient already; this is the last resort
         whole = Part(index=0, content_type="application/octet-stream", filename="", data=raw,
                      text=raw.decode("utf-8", "replace"))
