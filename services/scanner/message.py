@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import codecs
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.headerregistry import UnstructuredHeader
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.policy import EmailPolicy, linesep_splitter
@@ -38,6 +40,24 @@ class StructurePolicy(EmailPolicy):
 POLICY = StructurePolicy()
 
 
+@functools.cache
+def plain_text(key: str) -> bool:
+    """Whether a header's decoded text is its raw text when there is nothing to decode (no
+    structure the email package rewrites, as it does for dates and addresses)."""
+    return key == "message-id" or issubclass(POLICY.header_factory[key], UnstructuredHeader)
+
+
+MAX_KEPT_HEADER = 1000  # characters: a huge recipient list is not worth keeping
+
+
+@functools.lru_cache(maxsize=4096)
+def parsed_header(key: str, raw: str) -> Any:
+    """The header object of a raw value. Kept: senders, their addresses and subjects come back
+    message after message, and the email package's parse of an address list costs a tenth of a
+    millisecond. The objects are immutable, so messages may share them."""
+    return POLICY.header_fetch_parse(key, raw)
+
+
 @dataclass(frozen=True)
 class Part:
     """One leaf of the MIME tree with its Content-Transfer-Encoding undone."""
@@ -69,6 +89,7 @@ class ParsedMail:
     # a header anew on every access.
     _headers: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     _decoded: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    _raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     # What checks derive from the message and more than one of them reads (links, addresses).
     _derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -81,8 +102,14 @@ class ParsedMail:
         None when absent or unreadable."""
         key = name.lower()
         if key not in self._headers:
+            raw = self.raw_header(key)
             try:
-                self._headers[key] = self.message.get(key) if self.message is not None else None
+                if raw is None:
+                    self._headers[key] = None
+                elif isinstance(raw, str) and len(raw) <= MAX_KEPT_HEADER:
+                    self._headers[key] = parsed_header(key, raw)
+                else:
+                    self._headers[key] = POLICY.header_fetch_parse(key, raw)
             except Exception:  # a header the policy cannot make sense of reads as absent
                 self._headers[key] = None
         return self._headers[key]
@@ -91,9 +118,21 @@ class ParsedMail:
         """The first `name` header, decoded (RFC 2047); "" when absent or undecodable."""
         key = name.lower()
         if key not in self._decoded:
-            value = self.header_object(key)
-            self._decoded[key] = "" if value is None else str(value)
+            raw = self.raw_header(key)
+            if isinstance(raw, str) and plain_text(key) and raw.isascii() and "=?" not in raw:
+                # Nothing to decode: the header object would give back the text, unfolded.
+                self._decoded[key] = "".join(linesep_splitter.split(raw))
+            else:
+                value = self.header_object(key)
+                self._decoded[key] = "" if value is None else str(value)
         return self._decoded[key]
+
+    def raw_header(self, key: str) -> Any:
+        """The first `key` (lower case) header as the sender wrote it, None when absent."""
+        if not self._raw:
+            for name, value in self.message.raw_items() if self.message is not None else ():
+                self._raw.setdefault(name.lower(), value)
+        return self._raw.get(key)
 
     def derived(self, key: str, compute: Callable[[ParsedMail], T]) -> T:
         """compute(self), worked out on the first call for `key` and remembered for the others."""
