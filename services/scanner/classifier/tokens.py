@@ -88,9 +88,16 @@ def text_tokens(text: str, prefix: str = "") -> list[str]:
     return out
 
 
+# The address parsers are slow and senders come back message after message: keep the answers.
+@functools.lru_cache(maxsize=8192)
 def domain_of(value: str) -> str:
     address = parseaddr(value)[1]
     return address.rpartition("@")[2].lower().strip(">. ") if "@" in address else ""
+
+
+@functools.lru_cache(maxsize=8192)
+def display_name(value: str) -> str:
+    return getaddresses([value])[0][0]
 
 
 def header_tokens(mail: ParsedMail) -> list[str]:
@@ -104,7 +111,7 @@ def header_tokens(mail: ParsedMail) -> list[str]:
             domain = domain_of(mail.header(name))
             if domain:
                 out.append(f"{name}:{domain}")
-        from_name = getaddresses([mail.header("from")])[0][0]
+        from_name = display_name(mail.header("from"))
         out += text_tokens(from_name, "from-name:")
         mailer = mail.header("x-mailer").split()
         if mailer:
