@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import threading
 import time
@@ -124,7 +125,8 @@ class Pipeline:
     async def run_batch(self, batch: Batch) -> list[Outcome]:
         outcomes: list[Outcome] = []
         while True:
-            done = asyncio.ensure_future(asyncio.to_thread(batch.work))
+            # As asyncio.to_thread (the log context goes along), without a task wrapped around it.
+            done = asyncio.get_running_loop().run_in_executor(None, contextvars.copy_context().run, batch.work)
             timed_out = None
             while not done.done() and timed_out is None:
                 # Wake when the check in progress would reach its budget, or when the batch ends.
