@@ -62,6 +62,7 @@ def text_tokens(text: str, prefix: str = "") -> list[str]:
         return out
     # Vietnamese syllables are words only in pairs ("khuyến mãi", "hộp thư"): add bigrams there.
     previous: str | None = None
+    previous_folded = ""
     for piece in PIECE.findall(text):
         if piece[0] >= CJK_FIRST and CJK_RUN.match(piece):
             previous = None
@@ -82,9 +83,10 @@ def text_tokens(text: str, prefix: str = "") -> list[str]:
             out.append(prefix + folded)
         if previous is not None:
             out.append(f"{prefix}{previous} {piece}")
-            if fold(previous) + " " + folded != f"{previous} {piece}":
-                out.append(f"{prefix}{fold(previous)} {folded}")
-        previous = piece
+            # Neither side holds a space, so the pairs differ exactly when a word of them does.
+            if previous_folded != previous or folded != piece:
+                out.append(f"{prefix}{previous_folded} {folded}")
+        previous, previous_folded = piece, folded
     return out
 
 
