@@ -22,6 +22,7 @@ from services.scanner.settings import ScannerSettings
 logger = log.get(__name__)
 
 DNS_CACHE_ENTRIES = 50_000
+TRUSTED_CACHE_ENTRIES = 10_000
 
 
 def list_path(platform: PlatformSettings, settings: ScannerSettings) -> Path:
@@ -41,6 +42,7 @@ class ScanContext:
     cache_seconds: float = 30.0
     _domains: frozenset[str] = field(default=frozenset(), repr=False)
     _domains_at: float = field(default=-math.inf, repr=False)
+    _trusted: dict[str, bool] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_settings(cls, platform: PlatformSettings, settings: ScannerSettings,
@@ -68,11 +70,17 @@ class ScanContext:
         )
 
     def trusted(self, client_ip: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(client_ip)
-        except ValueError:
-            return False
-        return any(ip in network for network in self.trusted_networks)
+        # Remembered per address: relays and big senders come back message after message.
+        known = self._trusted.get(client_ip)
+        if known is None:
+            try:
+                ip = ipaddress.ip_address(client_ip)
+                known = any(ip in network for network in self.trusted_networks)
+            except ValueError:
+                known = False
+            if len(self._trusted) < TRUSTED_CACHE_ENTRIES:
+                self._trusted[client_ip] = known
+        return known
 
     async def local_domains(self) -> frozenset[str]:
         """The province's mail domains, read again from Redis at most every `cache_seconds`."""

@@ -3,15 +3,59 @@
 from __future__ import annotations
 
 import codecs
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from email import policy
+from email.headerregistry import UnstructuredHeader
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
+from email.policy import EmailPolicy, linesep_splitter
+from typing import Any, TypeVar
 
 from schemas.events import MailInfo
 
 # Mail labelled GB2312 or GBK routinely uses characters only GB18030 (their superset) has.
 CHARSET_SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "euc-cn": "gb18030"}
+# The headers the MIME parser and the part accessors (content type, charset, file name, boundary,
+# transfer encoding) read again and again: each read builds a full header object otherwise.
+STRUCTURAL = frozenset(("content-type", "content-disposition", "content-transfer-encoding"))
+T = TypeVar("T")
+
+
+class StructurePolicy(EmailPolicy):
+    """policy.default, except that plain structural headers read as their unfolded text.
+
+    Their accessors (get_content_type, get_param, get_filename, ...) only split that text, so the
+    header object policy.default builds on every read is wasted work, most of the parse's time.
+    A value with encoded words or 8-bit bytes still gets the full object, which decodes them
+    (a file name sent as =?UTF-8?B?...?= must read as its name).
+    """
+
+    def header_fetch_parse(self, name: str, value: Any) -> Any:
+        if isinstance(value, str) and name.lower() in STRUCTURAL and value.isascii() and "=?" not in value:
+            return "".join(linesep_splitter.split(value))
+        return super().header_fetch_parse(name, value)
+
+
+POLICY = StructurePolicy()
+
+
+@functools.cache
+def plain_text(key: str) -> bool:
+    """Whether a header's decoded text is its raw text when there is nothing to decode (no
+    structure the email package rewrites, as it does for dates and addresses)."""
+    return key == "message-id" or issubclass(POLICY.header_factory[key], UnstructuredHeader)
+
+
+MAX_KEPT_HEADER = 1000  # characters: a huge recipient list is not worth keeping
+
+
+@functools.lru_cache(maxsize=4096)
+def parsed_header(key: str, raw: str) -> Any:
+    """The header object of a raw value. Kept: senders, their addresses and subjects come back
+    message after message, and the email package's parse of an address list costs a tenth of a
+    millisecond. The objects are immutable, so messages may share them."""
+    return POLICY.header_fetch_parse(key, raw)
 
 
 @dataclass(frozen=True)
@@ -40,23 +84,61 @@ class ParsedMail:
     # None when a message is scanned on its own (tests, benchmarks, training).
     envelope: MailInfo | None = None
 
-    # Decoded header values, filled on first use: several checks read the same headers, and the
-    # email package parses a header anew on every access.
+    # The email package's object for the first of each header read, and its decoded text, filled
+    # on first use: several checks read the same headers (From above all), and the package parses
+    # a header anew on every access.
+    _headers: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     _decoded: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    _raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # What checks derive from the message and more than one of them reads (links, addresses).
+    _derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def text_parts(self) -> list[Part]:
         return [p for p in self.parts if p.text is not None]
 
+    def header_object(self, name: str) -> Any:
+        """The first `name` header as the email package reads it (address headers have .addresses);
+        None when absent or unreadable."""
+        key = name.lower()
+        if key not in self._headers:
+            raw = self.raw_header(key)
+            try:
+                if raw is None:
+                    self._headers[key] = None
+                elif isinstance(raw, str) and len(raw) <= MAX_KEPT_HEADER:
+                    self._headers[key] = parsed_header(key, raw)
+                else:
+                    self._headers[key] = POLICY.header_fetch_parse(key, raw)
+            except Exception:  # a header the policy cannot make sense of reads as absent
+                self._headers[key] = None
+        return self._headers[key]
+
     def header(self, name: str) -> str:
         """The first `name` header, decoded (RFC 2047); "" when absent or undecodable."""
         key = name.lower()
         if key not in self._decoded:
-            try:
-                self._decoded[key] = str(self.message.get(key, "")) if self.message is not None else ""
-            except Exception:  # a header the policy cannot make sense of reads as absent
-                self._decoded[key] = ""
+            raw = self.raw_header(key)
+            if isinstance(raw, str) and plain_text(key) and raw.isascii() and "=?" not in raw:
+                # Nothing to decode: the header object would give back the text, unfolded.
+                self._decoded[key] = "".join(linesep_splitter.split(raw))
+            else:
+                value = self.header_object(key)
+                self._decoded[key] = "" if value is None else str(value)
         return self._decoded[key]
+
+    def raw_header(self, key: str) -> Any:
+        """The first `key` (lower case) header as the sender wrote it, None when absent."""
+        if not self._raw:
+            for name, value in self.message.raw_items() if self.message is not None else ():
+                self._raw.setdefault(name.lower(), value)
+        return self._raw.get(key)
+
+    def derived(self, key: str, compute: Callable[[ParsedMail], T]) -> T:
+        """compute(self), worked out on the first call for `key` and remembered for the others."""
+        if key not in self._derived:
+            self._derived[key] = compute(self)
+        return self._derived[key]
 
 
 def decode_text(data: bytes, charset: str | None, index: int, defects: list[str]) -> str:
@@ -87,7 +169,7 @@ def leaf(index: int, node: Message, defects: list[str]) -> Part:
 def parse(raw: bytes, envelope: MailInfo | None = None) -> ParsedMail:
     """Parse leniently: every problem becomes an entry in `defects`, never an exception."""
     try:
-        message = BytesParser(policy=policy.default).parsebytes(raw)
+        message = BytesParser(policy=POLICY).parsebytes(raw)
     except Exception as exc:  # the parser is lenient already; this is the last resort
         whole = Part(index=0, content_type="application/octet-stream", filename="", data=raw,
                      text=raw.decode("utf-8", "replace"))

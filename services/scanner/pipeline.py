@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 
@@ -52,7 +54,7 @@ def run_sync(check: Check, mail: ParsedMail, findings: Findings, budget: float) 
 class Batch:
     """Consecutive plain checks run one after another in one worker thread.
 
-    One thread hop per batch instead of one per check: at hundreds of messages a second the hops
+    One thread hop per message instead of one per check: at hundreds of messages a second the hops
     cost more than the cheap checks. The event loop watches the check in progress and abandons it
     (CHECK_TIMEOUT) when it overruns its budget; the thread then stops after it, and the checks
     still to run go to a new thread.
@@ -61,7 +63,8 @@ class Batch:
     checks: list[Check]
     budget: float
     mail: ParsedMail | None = None
-    source: tuple[bytes, MailInfo | None] = (b"", None)  # parsed first, in the thread, when mail is None
+    # Read (when a reader of the blob) and parsed first, in the thread, when mail is None.
+    source: tuple[bytes | Callable[[], bytes], MailInfo | None] = (b"", None)
     lock: threading.Lock = field(default_factory=threading.Lock)
     outcomes: list[Outcome] = field(default_factory=list)
     current: Findings | None = None
@@ -70,7 +73,8 @@ class Batch:
 
     def work(self) -> None:
         if self.mail is None:
-            self.mail = parse(*self.source)
+            raw, envelope = self.source
+            self.mail = parse(raw if isinstance(raw, bytes) else raw(), envelope)
         mail = self.mail
         for check in self.checks[len(self.outcomes):]:
             with self.lock:
@@ -110,6 +114,10 @@ class Pipeline:
             raise ConfigError(f"the scanner configuration does not describe: {', '.join(missing)}")
         self.config = config
         self.checks = checks
+        # Plain checks (CPU work) run in a worker thread, coroutine checks (network look-ups) on the loop.
+        self.plain = [c for c in checks if not inspect.iscoroutinefunction(c.run)]
+        self.network = [c for c in checks if inspect.iscoroutinefunction(c.run)]
+        self.position = {c.name: i for i, c in enumerate(checks)}
         self.budget = budget
         # Which code and which configuration decided: a verdict must be traceable to both.
         self.version = f"{package_version()}+config.{config.digest}"
@@ -117,7 +125,8 @@ class Pipeline:
     async def run_batch(self, batch: Batch) -> list[Outcome]:
         outcomes: list[Outcome] = []
         while True:
-            done = asyncio.ensure_future(asyncio.to_thread(batch.work))
+            # As asyncio.to_thread (the log context goes along), without a task wrapped around it.
+            done = asyncio.get_running_loop().run_in_executor(None, contextvars.copy_context().run, batch.work)
             timed_out = None
             while not done.done() and timed_out is None:
                 # Wake when the check in progress would reach its budget, or when the batch ends.
@@ -139,7 +148,10 @@ class Pipeline:
         started = time.perf_counter()
         failure = None
         try:
-            await asyncio.wait_for(check.run(mail, findings), self.budget)  # type: ignore[arg-type]
+            # In this task rather than a new one (wait_for): most network checks have nothing to
+            # look up for most mail, and a task per check per message adds up.
+            async with asyncio.timeout(self.budget):
+                await check.run(mail, findings)  # type: ignore[misc]
         except (TimeoutError, CheckTimeout):
             failure = ("CHECK_TIMEOUT", f"budget {self.budget:g}s")
             logger.warning("check_timeout", check=check.name, budget=self.budget)
@@ -147,21 +159,20 @@ class Pipeline:
             failure = ("CHECK_ERROR", f"{type(exc).__name__}: {exc}"[:300])
         return Outcome(check, findings.close(), failure, round((time.perf_counter() - started) * 1000, 3))
 
-    async def scan(self, raw: bytes, envelope: MailInfo | None = None) -> Verdict:
-        """The verdict on `raw`; checks that judge the SMTP session (SPF, direction) read `envelope`."""
-        mail: ParsedMail | None = None  # parsed in the first batch's thread: one hop fewer
-        outcomes: list[Outcome] = []
-        pending: list[Check] = []
-        for check in (*self.checks, None):  # None: past the last check, where the last batch runs
-            if check is not None and not inspect.iscoroutinefunction(check.run):
-                pending.append(check)
-                continue
-            if pending or mail is None:
-                batch = Batch(pending, self.budget, mail, (raw, envelope))
-                outcomes += await self.run_batch(batch)
-                mail, pending = batch.mail, []
-            if check is not None:
-                outcomes.append(await self.run_async(check, mail))  # type: ignore[arg-type]
+    async def scan(self, raw: bytes | Callable[[], bytes], envelope: MailInfo | None = None) -> Verdict:
+        """The verdict on `raw`; checks that judge the SMTP session (SPF, direction) read `envelope`.
+
+        `raw` may be a function that reads the message (from the blob store): it is called in the
+        worker thread, which then parses the message and runs every plain check in their order,
+        one thread hop in all. The network checks run after them on the loop, in their order.
+        The verdict lists symbols and check times in the order of the checks, whichever ran first.
+        Errors of the reader propagate.
+        """
+        batch = Batch(self.plain, self.budget, None, (raw, envelope))
+        outcomes = await self.run_batch(batch)
+        for check in self.network:
+            outcomes.append(await self.run_async(check, batch.mail))  # type: ignore[arg-type]
+        outcomes.sort(key=lambda o: self.position[o.check.name])
         found: list[tuple[str, list[str]]] = []
         check_ms: dict[str, float] = {}
         for outcome in outcomes:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from services.scanner.checks.impersonation import names_government
 from services.scanner.message import parse
 from services.scanner.phishing.links import host, links, shown_host
-from services.scanner.phishing.lookalike import distance, imitation, skeleton
+from services.scanner.phishing.lookalike import distance, imitation, one_edit, skeleton
 from tests.scanner.sender_auth_setup import simple_mail
 
 OWN = "tiengiang.gov.vn"
@@ -31,6 +33,29 @@ OWN = "tiengiang.gov.vn"
 ])
 def test_imitation(domain: str, kind: str | None) -> None:
     assert imitation(domain, OWN) == kind
+
+
+def test_one_edit_is_distance_one() -> None:
+    # The one-pass test must agree with the full Damerau–Levenshtein table on every kind of pair.
+    rng = random.Random(4)
+    letters = "aegiđnt.-ă"
+    for _ in range(20_000):
+        a = "".join(rng.choice(letters) for _ in range(rng.randint(0, 8)))
+        b = list(a)
+        for _ in range(rng.randint(0, 2)):
+            kind, at = rng.randint(0, 3), rng.randint(0, max(len(b) - 2, 0))
+            if kind == 0 and b:
+                b[at] = rng.choice(letters)
+            elif kind == 1:
+                b.insert(at, rng.choice(letters))
+            elif kind == 2 and b:
+                del b[at]
+            elif kind == 3 and len(b) > 1:
+                b[at], b[at + 1] = b[at + 1], b[at]
+        b = "".join(b)
+        assert one_edit(a, b) == (distance(a, b) == 1), (a, b)
+    assert one_edit("tiengiang.gov.vn", "tiengiamg.gov.vn") and one_edit("tiengiang", "tiegniang")
+    assert not one_edit("hanoi.gov.vn", "hanam.gov.vn") and not one_edit("backan.gov.vn", "backan.gov.vn")
 
 
 def test_skeleton_and_distance() -> None:

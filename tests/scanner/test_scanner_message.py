@@ -40,6 +40,41 @@ def test_unknown_charset_is_a_defect_and_text_is_still_read() -> None:
     assert any("Base64" in d for d in mail.defects)
 
 
+def outlook_style(subject: bytes, sender: bytes) -> bytes:
+    """A message with a folded Content-Type and a file name sent as an encoded word, as Outlook writes it."""
+    return (b"From: " + sender + b"\r\nTo: leminhhieu@tiengiang.gov.vn\r\nSubject: " + subject + b"\r\n"
+            b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed;\r\n\tboundary=\"b1\"\r\n\r\n"
+            b"--b1\r\nContent-Type: text/plain;\r\n\tcharset=\"utf-8\"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+            + "Kính gửi anh Hiếu, 关于年度报告的通知。\r\n".encode() +
+            b"--b1\r\nContent-Type: application/octet-stream;\r\n\tname=\"=?UTF-8?B?UXV54bq/dCDEkeG7i25oIHPhu5EgMTIucGRmLmV4ZQ==?=\"\r\n"
+            b"Content-Disposition: attachment;\r\n\tfilename=\"=?UTF-8?B?UXV54bq/dCDEkeG7i25oIHPhu5EgMTIucGRmLmV4ZQ==?=\"\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n--b1--\r\n")
+
+
+def test_folded_parameters_and_encoded_word_file_names_are_read() -> None:
+    mail = parse(outlook_style(b"=?utf-8?b?QsOhbyBjw6Fv?=", "Nguyễn Văn Anh <anhnv@backan.gov.vn>".encode()))
+    body, attachment = mail.parts
+    assert (body.content_type, body.text) == ("text/plain", "Kính gửi anh Hiếu, 关于年度报告的通知。")
+    assert (attachment.content_type, attachment.filename) == ("application/octet-stream", "Quyết định số 12.pdf.exe")
+    assert attachment.data.startswith(b"MZ")
+    assert mail.header("subject") == "Báo cáo"
+    assert mail.defects == []
+
+
+def test_headers_are_read_per_message_even_when_values_repeat() -> None:
+    # Parsed header objects are kept across messages: each message must still read its own.
+    first = parse(outlook_style(b"Plain subject", b"=?utf-8?q?L=C3=AA_Minh_Hi=E1=BA=BFu?= <leminhhieu@tiengiang.gov.vn>"))
+    again = parse(outlook_style(b"Plain subject", b"=?utf-8?q?L=C3=AA_Minh_Hi=E1=BA=BFu?= <leminhhieu@tiengiang.gov.vn>"))
+    other = parse(outlook_style(b"=?utf-8?b?5YWz5LqO5bm05bqm5oql5ZGK55qE6YCa55+l?=", b"zhangwei@example.cn"))
+    for mail in (first, again):
+        assert mail.header("from") == "Lê Minh Hiếu <leminhhieu@tiengiang.gov.vn>"
+        assert [(a.display_name, a.addr_spec) for a in mail.header_object("from").addresses] == [
+            ("Lê Minh Hiếu", "leminhhieu@tiengiang.gov.vn")]
+        assert mail.header("subject") == "Plain subject"
+    assert (other.header("from"), other.header("subject")) == ("zhangwei@example.cn", "关于年度报告的通知")
+    assert other.header("reply-to") == "" and other.header_object("reply-to") is None
+
+
 def nested(depth: int) -> bytes:
     head = b"From: =?utf-8?q?L=C3=AA_Minh_Hi=E1=BA=BFu?= <leminhhieu@tiengiang.gov.vn>\r\n"
     body = b"".join(f'Content-Type: multipart/mixed; boundary="b{i}"\r\n\r\n--b{i}\r\n'.encode() for i in range(depth))

@@ -156,3 +156,35 @@ def test_a_check_with_undescribed_symbols_is_refused_at_start() -> None:
 
     with pytest.raises(ConfigError, match="SPAM_NEW_RULE"):
         Pipeline(config.load(), (Check("new", ("SPAM_NEW_RULE",), noop),))
+
+
+async def test_verdict_lists_checks_in_their_order_whichever_ran_first(test_config) -> None:
+    # Coroutine checks run on the loop after the plain ones; the verdict keeps the declared order.
+    async def network(mail: ParsedMail, found: Findings) -> None:
+        found.add("TEST_EARLY", "looked up")
+
+    def content(mail: ParsedMail, found: Findings) -> None:
+        found.add("TEST_LATE", "read")
+
+    checks = (Check("network", ("TEST_EARLY",), network), Check("content", ("TEST_LATE",), content))
+    verdict = await Pipeline(test_config, checks).scan(CLEAN)
+    assert [s.name for s in verdict.symbols] == ["TEST_EARLY", "TEST_LATE"]
+    assert list(verdict.check_ms) == ["network", "content"]
+
+
+async def test_the_message_is_read_in_the_worker_and_its_errors_propagate(test_config) -> None:
+    reads: list[str] = []
+
+    def read() -> bytes:
+        reads.append(threading.current_thread().name)
+        return GTUBE
+
+    verdict = await Pipeline(test_config).scan(read)
+    assert "SPAM_GTUBE" in names(verdict)
+    assert reads and reads[0] != threading.main_thread().name
+
+    def missing() -> bytes:
+        raise FileNotFoundError("blob gone")
+
+    with pytest.raises(FileNotFoundError, match="blob gone"):
+        await Pipeline(test_config).scan(missing)

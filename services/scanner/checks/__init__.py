@@ -19,6 +19,11 @@ from services.scanner.checks import (
     virus,
 )
 
+# The plain checks (CPU work) run in this order in one worker thread, right after the message is
+# read and parsed; the coroutine checks (network look-ups: sender authentication, the province's
+# domains, ClamAV) then run in this order on the event loop. Each check has its own time budget,
+# so what one finds never depends on another finishing, and the verdict lists symbols and check
+# times in this order whichever ran first.
 CHECKS: tuple[Check, ...] = (
     # Structure first: its findings explain any oddity the content checks meet later.
     mime.CHECK,
@@ -45,8 +50,7 @@ CHECKS: tuple[Check, ...] = (
     html.CHECK,
     # Statistics: the costliest computation, and only a hint (it never forces an action).
     bayes.CHECK,
-    # ClamAV beside our own signatures, when configured: a network round trip per part, so after
-    # every local check (they all run in one worker-thread hop before it); a clamd that is down
-    # shows as CHECK_ERROR_CLAMAV (quarantine), never as clean.
+    # ClamAV beside our own signatures, when configured: a network round trip per part, so last;
+    # a clamd that is down shows as CHECK_ERROR_CLAMAV (quarantine), never as clean.
     clamav.CHECK,
 )

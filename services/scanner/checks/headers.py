@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 from datetime import UTC, datetime, timedelta
 from email.utils import getaddresses, parsedate_to_datetime
@@ -78,11 +79,17 @@ def check_subject(headers: dict[str, list[str]], found: Findings, subject: str) 
                     found.add("HDR_ENCODED_BAD_CHARSET", f"{name}: {charset[:40]}")
 
 
+@functools.lru_cache(maxsize=8192)  # lists and their members come back message after message
+def names_someone(value: str) -> bool:
+    """The header value holds at least one address."""
+    return any(a for _, a in getaddresses([value]))
+
+
 def check_recipients(headers: dict[str, list[str]], found: Findings) -> None:
     visible = headers.get("to", []) + headers.get("cc", [])
     if not visible:
         found.add("HDR_RECIPIENTS_HIDDEN", "no To or Cc")
-    elif all(UNDISCLOSED.search(v) or not any(a for _, a in getaddresses([v])) for v in visible):
+    elif all(UNDISCLOSED.search(v) or not names_someone(v) for v in visible):
         found.add("HDR_RECIPIENTS_HIDDEN", visible[0].strip()[:80])
 
 

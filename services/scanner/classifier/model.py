@@ -44,9 +44,12 @@ class Model:
     counts: dict[str, list[int]] = field(default_factory=dict)  # token → [spam messages, ham messages]
     metadata: dict[str, Any] = field(default_factory=dict)
 
-    # token → probability, for the tokens far enough from 0.5 to vote; computed on first score
-    # after learning, since scoring looks up a thousand tokens per message.
-    _voters: dict[str, float] | None = field(default=None, repr=False, compare=False)
+    # The tokens far enough from 0.5 to vote, computed on first score after learning, since scoring
+    # looks up a thousand tokens per message: token → its rank among all voters, strongest first
+    # (ties by token), and by rank (token, probability, log p, log(1 - p)). A message's strongest
+    # clues are then its smallest ranks: sorting integers, the logarithms already taken.
+    _voters: dict[str, int] | None = field(default=None, repr=False, compare=False)
+    _ranked: list[tuple[str, float, float, float]] = field(default_factory=list, repr=False, compare=False)
 
     def learn(self, token_set: Iterable[str], is_spam: bool) -> None:
         self._voters = None
@@ -69,26 +72,32 @@ class Model:
         n = spam + ham
         return (PRIOR_STRENGTH * PRIOR + n * p) / (PRIOR_STRENGTH + n)
 
-    def score(self, token_set: Iterable[str]) -> tuple[float, list[str]]:
-        """Spam probability in [0, 1] (0.5: no opinion) and the tokens that weighed most."""
-        voters = self._voters
-        if voters is None:
-            voters = {}
+    def voters(self) -> dict[str, int]:
+        if self._voters is None:
+            strong = []
             for token in self.counts:
                 f = self.token_probability(token)
                 if f is not None and abs(f - 0.5) >= MIN_DISTANCE:
-                    voters[token] = f
-            self._voters = voters
-        clues = [(abs(f - 0.5), f, token) for token in token_set if (f := voters.get(token)) is not None]
-        if not clues:
+                    strong.append((-abs(f - 0.5), token, f))
+            strong.sort()
+            self._ranked = [(token, f, math.log(f), math.log1p(-f)) for _, token, f in strong]
+            self._voters = {token: rank for rank, (token, *_) in enumerate(self._ranked)}
+        return self._voters
+
+    def score(self, token_set: Iterable[str]) -> tuple[float, list[str]]:
+        """Spam probability in [0, 1] (0.5: no opinion) and the tokens that weighed most."""
+        voters = self.voters()
+        # The intersection in C (it walks the smaller side, the message's tokens), then the ranks.
+        shared = voters.keys() & (token_set if isinstance(token_set, set | frozenset) else set(token_set))
+        ranks = sorted(map(voters.__getitem__, shared))
+        if not ranks:
             return 0.5, []
-        clues.sort(key=lambda c: (-c[0], c[2]))
-        clues = clues[:MAX_DISCRIMINATORS]
+        clues = [self._ranked[rank] for rank in ranks[:MAX_DISCRIMINATORS]]
         # Fisher's method both ways: how unlikely the clues are if random, towards ham and towards spam.
         n = len(clues)
-        ham_evidence = 1.0 - chi2q(-2.0 * sum(math.log(f) for _, f, _ in clues), 2 * n)
-        spam_evidence = 1.0 - chi2q(-2.0 * sum(math.log1p(-f) for _, f, _ in clues), 2 * n)
-        return (1.0 + spam_evidence - ham_evidence) / 2.0, [t for _, _, t in clues[:5]]
+        ham_evidence = 1.0 - chi2q(-2.0 * sum(c[2] for c in clues), 2 * n)
+        spam_evidence = 1.0 - chi2q(-2.0 * sum(c[3] for c in clues), 2 * n)
+        return (1.0 + spam_evidence - ham_evidence) / 2.0, [c[0] for c in clues[:5]]
 
     def content_hash(self) -> str:
         canonical = json.dumps([self.spam, self.ham, sorted(self.counts.items())], ensure_ascii=False,

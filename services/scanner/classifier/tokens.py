@@ -20,6 +20,7 @@ CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
 # A run of CJK characters, or a run of other word characters (letters, digits, joiners).
 PIECE = re.compile(rf"[{CJK}]+|[^\W{CJK}]+(?:['’.\-@$][^\W{CJK}]+)*")
 CJK_RUN = re.compile(rf"^[{CJK}]")
+CJK_FIRST = "\u3040"  # no character below this is CJK: most pieces skip the regex
 SCRIPT_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 TAG = re.compile(r"<[^>]*>")
 URL_HOST = re.compile(r"(?:https?://|www\.)([A-Za-z0-9.\-]+)", re.IGNORECASE)
@@ -54,11 +55,16 @@ def text_tokens(text: str, prefix: str = "") -> list[str]:
     out: list[str] = []
     text = unicodedata.normalize("NFC", text[:MAX_TEXT_CHARS]).lower()
     out += url_tokens(text)
+    if text.isascii():
+        # Most mail: no CJK, nothing to fold, no bigrams; the same tokens as below, in the same order.
+        out += [prefix + (piece if len(piece) <= MAX_TOKEN_CHARS else long_token(piece))
+                for piece in PIECE.findall(text) if len(piece) > 1 or piece.isdigit()]
+        return out
     # Vietnamese syllables are words only in pairs ("khuyến mãi", "hộp thư"): add bigrams there.
-    accented = not text.isascii()
     previous: str | None = None
+    previous_folded = ""
     for piece in PIECE.findall(text):
-        if CJK_RUN.match(piece):
+        if piece[0] >= CJK_FIRST and CJK_RUN.match(piece):
             previous = None
             if len(piece) == 1:
                 out.append(prefix + piece)
@@ -75,17 +81,25 @@ def text_tokens(text: str, prefix: str = "") -> list[str]:
         folded = fold(piece)
         if folded != piece:
             out.append(prefix + folded)
-        if accented and previous is not None:
+        if previous is not None:
             out.append(f"{prefix}{previous} {piece}")
-            if fold(previous) + " " + folded != f"{previous} {piece}":
-                out.append(f"{prefix}{fold(previous)} {folded}")
-        previous = piece
+            # Neither side holds a space, so the pairs differ exactly when a word of them does.
+            if previous_folded != previous or folded != piece:
+                out.append(f"{prefix}{previous_folded} {folded}")
+        previous, previous_folded = piece, folded
     return out
 
 
+# The address parsers are slow and senders come back message after message: keep the answers.
+@functools.lru_cache(maxsize=8192)
 def domain_of(value: str) -> str:
     address = parseaddr(value)[1]
     return address.rpartition("@")[2].lower().strip(">. ") if "@" in address else ""
+
+
+@functools.lru_cache(maxsize=8192)
+def display_name(value: str) -> str:
+    return getaddresses([value])[0][0]
 
 
 def header_tokens(mail: ParsedMail) -> list[str]:
@@ -99,7 +113,7 @@ def header_tokens(mail: ParsedMail) -> list[str]:
             domain = domain_of(mail.header(name))
             if domain:
                 out.append(f"{name}:{domain}")
-        from_name = getaddresses([mail.header("from")])[0][0]
+        from_name = display_name(mail.header("from"))
         out += text_tokens(from_name, "from-name:")
         mailer = mail.header("x-mailer").split()
         if mailer:
@@ -148,7 +162,10 @@ def tokens(mail: ParsedMail) -> set[str]:
             found += text_tokens(html_to_text(part.text[:4 * MAX_TEXT_CHARS]))  # markup is bulkier than its text
         else:
             found += text_tokens(part.text)
-    distinct: set[str] = set()
+    distinct = set(found)
+    if len(distinct) <= MAX_TOKENS:
+        return distinct
+    distinct = set()  # too many: the first MAX_TOKENS distinct ones, in the order found
     for token in found:
         distinct.add(token)
         if len(distinct) >= MAX_TOKENS:

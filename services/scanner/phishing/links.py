@@ -63,7 +63,14 @@ def web(url: str) -> bool:
 
 
 def links(mail: ParsedMail) -> list[Link]:
-    """Web links only (http, https, www.), in order, each URL once per part; at most MAX_LINKS."""
+    """Web links only (http, https, www.), in order, each URL once per part; at most MAX_LINKS.
+
+    Found once per message: the phishing list, link mismatch and homograph checks all read them.
+    """
+    return mail.derived("links", find_links)
+
+
+def find_links(mail: ParsedMail) -> list[Link]:
     found: list[Link] = []
     for part in mail.text_parts:
         seen: set[str] = set()

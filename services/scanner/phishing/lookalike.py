@@ -69,7 +69,20 @@ def distance(a: str, b: str) -> int:
 
 
 def one_edit(a: str, b: str) -> bool:
-    return abs(len(a) - len(b)) <= 1 and distance(a, b) == 1
+    """distance(a, b) == 1, in one pass instead of the whole table: one letter replaced, added,
+    dropped, or two neighbours swapped."""
+    if a == b:
+        return False
+    if len(a) == len(b):
+        differ = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(differ) == 1 or (
+            len(differ) == 2 and differ[1] == differ[0] + 1 and a[differ[0]] == b[differ[1]]
+            and a[differ[1]] == b[differ[0]])
+    if abs(len(a) - len(b)) != 1:
+        return False
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    same = next((i for i in range(len(short)) if short[i] != long[i]), len(short))
+    return short[same:] == long[same + 1:]
 
 
 @functools.lru_cache(maxsize=8192)  # the same link and sender domains come back message after message
