@@ -13,7 +13,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import BaseModel
 
@@ -25,6 +25,7 @@ from services.analytics.warehouse import Warehouse
 from services.common import logging as log
 from services.common.bus import KafkaPublisher, start_client
 from services.common.consumer import ConsumerRunner, Record
+from services.common.metrics import HANDLE_SECONDS, MESSAGES_IN
 
 logger = log.get(__name__)
 
@@ -44,11 +45,20 @@ class Batch:
     def add(self, table: str, row: rows.Row) -> None:
         self.rows[table].append(row)
 
-    def done(self, tp: TopicPartition, offset: int) -> None:
+    def done(self, tp: TopicPartition, offset: int, count: int = 1) -> None:
+        """`count` records of tp, the last at `offset`, were read into the batch."""
         if not self.records:
             self.opened = time.monotonic()
-        self.records += 1
+        self.records += count
         self.offsets[tp] = offset + 1
+
+    def merge(self, later: Batch) -> Batch:
+        """This batch followed by a later one, as one batch."""
+        for table, table_rows in later.rows.items():
+            self.rows[table].extend(table_rows)
+        self.offsets.update(later.offsets)
+        self.records += later.records
+        return self
 
     @property
     def row_count(self) -> int:
@@ -107,6 +117,8 @@ class Ingestor:
         self.insert_failures = 0
         # Next offset per partition of what has been read into a batch (written or not): lag and tests.
         self.consumed: dict[str, int] = {}
+        # The previous batch while it is inserted and committed in the background.
+        self.writing: tuple[asyncio.Task[bool], Batch] | None = None
 
     async def start(self, wait: float = 60.0) -> None:
         consumer = await start_client(
@@ -134,23 +146,61 @@ class Ingestor:
         table, row = rows.to_row(record.topic, record.value)
         self.batch.add(table, row)
 
+    async def take(self, tp: TopicPartition, messages: list[ConsumerRecord]) -> None:
+        """Add the rows of one partition's records to the batch.
+
+        The common case, a valid event, is decoded here in a tight loop; any record that fails
+        goes through the consumer runner, which decodes it again and takes the right path
+        (dead letter with the reason, or retry) exactly as for every other consumer.
+        """
+        batch, to_row = self.batch, rows.to_row
+        started = time.monotonic()
+        clean = 0
+        for m in messages:
+            try:
+                table, row = to_row(m.topic, m.value)
+            except Exception:
+                self._count_clean(tp.topic, clean)
+                clean = 0
+                await self.runner.run(Record(m.topic, m.partition, m.offset, m.key, m.value))
+                continue
+            batch.rows[table].append(row)
+            clean += 1
+        self._count_clean(tp.topic, clean)
+        HANDLE_SECONDS.labels(service=CONSUMER).observe((time.monotonic() - started) / len(messages))
+        batch.done(tp, messages[-1].offset, len(messages))
+        self.records += len(messages)
+        self.consumed[f"{tp.topic}:{tp.partition}"] = messages[-1].offset + 1
+
+    def _count_clean(self, topic: str, count: int) -> None:
+        """What the runner counts for each input it handled without a fault, for `count` inputs at once."""
+        if not count:
+            return
+        MESSAGES_IN.labels(service=CONSUMER, topic=topic).inc(count)
+        self.runner.processed += count
+        # The breaker only remembers its last `window` inputs: telling it more clean ones changes nothing.
+        for _ in range(min(count, self.runner.breaker.recent.maxlen or count)):
+            self.runner.breaker.record(False)
+
     async def run(self) -> None:
         """Consume until `stopping` is set, then write and commit the last batch."""
         assert self.consumer is not None
-        while not self.stopping.is_set():
-            room = max(1, self.settings.batch_rows - self.batch.records)
-            found = await self.consumer.getmany(timeout_ms=int(self._wait() * 1000), max_records=room)
+        try:
+            while not self.stopping.is_set():
+                room = max(1, self.settings.batch_rows - self.batch.records)
+                found = await self.consumer.getmany(timeout_ms=int(self._wait() * 1000), max_records=room)
+                async with self.lock:
+                    for tp, messages in found.items():
+                        if messages:
+                            await self.take(tp, messages)
+                    if self._due():
+                        # Written in the background while the next batch is read (chDB works outside the GIL).
+                        await self.flush(wait=False)
             async with self.lock:
-                for tp, messages in found.items():
-                    for m in messages:
-                        await self.runner.run(Record(m.topic, m.partition, m.offset, m.key, m.value))
-                        self.batch.done(tp, m.offset)
-                        self.records += 1
-                        self.consumed[f"{tp.topic}:{tp.partition}"] = m.offset + 1
-                if self._due():
-                    await self.flush()
-        async with self.lock:
-            await self.flush()
+                await self.flush()
+        finally:
+            if self.writing is not None:
+                self.writing[0].cancel()
 
     def _wait(self) -> float:
         # Short polls so that a stop request and the batch deadline are noticed in time.
@@ -166,15 +216,36 @@ class Ingestor:
             return True
         return time.monotonic() >= self.batch.opened + self.settings.batch_seconds
 
-    async def flush(self) -> bool:
-        """Insert the batch, then commit its offsets; the caller holds `lock`. False when the batch was left unwritten."""
+    async def flush(self, wait: bool = True) -> bool:
+        """Start writing the batch (insert, then commit its offsets) once the previous one is written; the caller holds `lock`.
+
+        With `wait`, return once it is written too. False when a batch was left unwritten (a
+        stop cut its retries short): it is then the open batch again, ahead of what was read
+        since, and nothing after it is written or committed, so its records are replayed.
+        """
+        if not await self._written():
+            return False
         batch = self.batch
-        if not batch.records:
+        if batch.records:
+            self.batch = Batch()
+            self.writing = (asyncio.create_task(self._write(batch)), batch)
+        return await self._written() if wait else True
+
+    async def _written(self) -> bool:
+        """Wait for the batch being written, if any; False when it was left unwritten."""
+        if self.writing is None:
             return True
+        task, batch = self.writing
+        written = await task
+        self.writing = None
+        if not written:
+            self.batch = batch.merge(self.batch)
+        return written
+
+    async def _write(self, batch: Batch) -> bool:
         started = time.monotonic()
         if not await self._insert(batch):
             return False
-        self.batch = Batch()
         self.batches += 1
         await self._commit(batch)
         logger.info("batch_written", records=batch.records, rows=batch.row_count,

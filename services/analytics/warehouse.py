@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
 import clickhouse_connect
+import orjson
 from clickhouse_connect.driver.client import Client
 
 T = TypeVar("T")
@@ -83,11 +84,19 @@ def connect(dsn: str, readonly: bool = False) -> Client:
         raise WarehouseUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
+# How ClickHouse reads the JSON of a batch: times as orjson writes them (RFC 3339 with an offset).
+JSON_INSERT = {"date_time_input_format": "best_effort"}
+
+
 def insert_rows(client: Client, table: str, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert rows given as dicts that all have the same keys (the columns)."""
-    columns = list(rows[0])
-    # Column-oriented: clickhouse-connect would otherwise transpose the rows itself, slower.
-    client.insert(table, [[row[c] for row in rows] for c in columns], column_names=columns, column_oriented=True)
+    """Insert rows given as dicts that all have the same keys (the columns).
+
+    The batch goes as one JSONEachRow body that orjson writes in a single call and ClickHouse
+    parses in C++: a third less CPU than clickhouse-connect's Native encoding, which walks
+    every value in Python (measured in bench/analytics.py). Naive times are read as UTC.
+    """
+    body = orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC)
+    client.raw_insert(table, list(rows[0]), body, settings=JSON_INSERT, fmt="JSONEachRow")
 
 
 def insert_new(client: Client, table: str, rows: Sequence[dict[str, Any]]) -> int:
