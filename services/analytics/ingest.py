@@ -156,22 +156,27 @@ class Ingestor:
         goes through the consumer runner, which decodes it again and takes the right path
         (dead letter with the reason, or retry) exactly as for every other consumer.
         """
-        batch, to_row = self.batch, rows.to_row
         started = time.monotonic()
         clean = 0
-        for m in messages:
-            try:
-                table, row = to_row(m.topic, m.value)
-            except Exception:
-                self._count_clean(tp.topic, clean)
-                clean = 0
+        decoder = rows.DECODERS.get(tp.topic)
+        if decoder is None:  # a DLQ topic: its few records are each handled by the runner
+            for m in messages:
                 await self.runner.run(Record(m.topic, m.partition, m.offset, m.key, m.value))
-                continue
-            batch.rows[table].append(row)
-            clean += 1
+        else:
+            validate, table, build = decoder
+            table_rows = self.batch.rows[table]
+            for m in messages:
+                try:
+                    table_rows.append(build(validate(m.value or b"")))
+                except Exception:
+                    self._count_clean(tp.topic, clean)
+                    clean = 0
+                    await self.runner.run(Record(m.topic, m.partition, m.offset, m.key, m.value))
+                    continue
+                clean += 1
         self._count_clean(tp.topic, clean)
         HANDLE_SECONDS.labels(service=CONSUMER).observe((time.monotonic() - started) / len(messages))
-        batch.done(tp, messages[-1].offset, len(messages))
+        self.batch.done(tp, messages[-1].offset, len(messages))
         self.records += len(messages)
         self.consumed[f"{tp.topic}:{tp.partition}"] = messages[-1].offset + 1
 

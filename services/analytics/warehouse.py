@@ -123,7 +123,7 @@ def insert_new(client: Client, table: str, rows: Sequence[dict[str, Any]]) -> in
         parameters={"months": months},
     ).result_rows
     stored = {event_id for (event_id,) in found}
-    fresh = [row for row in unique if row["event_id"] not in stored]
+    fresh = [row for row in unique if row["event_id"] not in stored] if stored else unique
     if fresh:
         insert_rows(client, table, fresh)
     return len(fresh)
