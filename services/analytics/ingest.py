@@ -44,6 +44,8 @@ GC_EVERY = 1.0
 class Batch:
     rows: dict[str, list[rows.Row]] = field(default_factory=lambda: defaultdict(list))
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    # Rows each table took, once its insert went through (an insert retried skips these tables).
+    written: dict[str, int] = field(default_factory=dict)
     records: int = 0
     opened: float = 0.0
 
@@ -63,6 +65,7 @@ class Batch:
             self.rows[table].extend(table_rows)
         self.offsets.update(later.offsets)
         self.records += later.records
+        self.written.clear()  # its tables have more rows now; those already stored are skipped by id
         return self
 
     @property
@@ -253,6 +256,7 @@ class Ingestor:
         if batch.records:
             self.batch = Batch()
             self.writing = (asyncio.create_task(self._write(batch)), batch)
+            await asyncio.sleep(0)  # let the write reach the ClickHouse thread before decoding goes on
         return await self._written() if wait else True
 
     async def _written(self) -> bool:
@@ -279,13 +283,10 @@ class Ingestor:
     async def _insert(self, batch: Batch) -> bool:
         backoff, attempts = 0.2, 0
         while True:
+            counted = set(batch.written)
             try:
-                # A table already written by an earlier attempt of this batch is skipped by its event ids.
-                for table, table_rows in batch.rows.items():
-                    if table_rows:
-                        new = await self.warehouse.insert(table, table_rows)
-                        self.rows_inserted += new
-                        self.duplicates += len(table_rows) - new
+                # A table written by an earlier attempt of this batch is skipped.
+                await self.warehouse.insert(batch.rows, batch.written)
                 return True
             except Exception as exc:  # ClickHouse down or refusing: nothing is committed, so nothing is lost
                 attempts += 1
@@ -297,6 +298,10 @@ class Ingestor:
                     return False
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.settings.max_backoff)
+            finally:
+                for table in batch.written.keys() - counted:
+                    self.rows_inserted += batch.written[table]
+                    self.duplicates += len(batch.rows[table]) - batch.written[table]
 
     async def _commit(self, batch: Batch) -> None:
         assert self.consumer is not None

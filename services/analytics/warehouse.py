@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +129,16 @@ def insert_new(client: Client, table: str, rows: Sequence[dict[str, Any]]) -> in
     return len(fresh)
 
 
+def insert_tables(client: Client, by_table: Mapping[str, Sequence[dict[str, Any]]], written: dict[str, int]) -> None:
+    """insert_new for every table of a batch that is not in `written` yet, noting there how many rows it added.
+
+    `written` outlives a failed call, so a retry starts with the first table not written yet.
+    """
+    for table, rows in by_table.items():
+        if rows and table not in written:
+            written[table] = insert_new(client, table, rows)
+
+
 def query_dicts(client: Client, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     result = client.query(sql, parameters=parameters or {})
     return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
@@ -158,9 +168,12 @@ class Warehouse:
             raise WarehouseUnavailable("ClickHouse is not open yet")
         return await self._run(fn, self._client, *args)
 
-    async def insert(self, table: str, rows: Sequence[dict[str, Any]]) -> int:
-        """Insert the rows not yet stored (by event id); returns how many were new."""
-        return await self.call(insert_new, table, rows)
+    async def insert(self, by_table: Mapping[str, Sequence[dict[str, Any]]], written: dict[str, int]) -> None:
+        """Insert the rows not yet stored (by event id) of every table not in `written`, in one call on the ClickHouse thread.
+
+        One call, so that the whole batch is written while the event loop is busy elsewhere.
+        """
+        await self.call(insert_tables, by_table, written)
 
     async def close(self) -> None:
         client, self._client = self._client, None
