@@ -7,6 +7,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel
+from pydantic_core import CoreConfig, SchemaValidator
+
 from schemas import events
 from schemas.registry import (
     ACCOUNTS,
@@ -34,6 +37,11 @@ def as_json(value: dict[str, Any]) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
+# The builders below write each row as one dict literal: they run for every event of the bus, and
+# merging partial dicts cost a third of their time. Times other than occurred_at (which picks the
+# monthly partition) keep the zone they came with; the insert writes it and ClickHouse converts.
+
+
 def envelope(event: events.Envelope) -> Row:
     return {
         "event_id": event.event_id,
@@ -45,28 +53,26 @@ def envelope(event: events.Envelope) -> Row:
     }
 
 
-def mail_route(mail: events.MailInfo) -> Row:
-    """The columns of MailInfo that the received and scanned tables share."""
+def received_row(event: events.MailReceived) -> Row:
+    mail = event.mail
     return {
-        "received_at": utc(mail.received_at),
+        "event_id": event.event_id,
+        "occurred_at": utc(event.occurred_at),
+        "schema_version": event.schema_version,
+        "producer": event.producer,
+        "trace_id": event.trace_id,
+        "message_id": event.message_id or "",
+        "received_at": mail.received_at,
         "direction": mail.direction,
         "mail_from": mail.mail_from,
         "sender_domain": mail.sender_domain.lower(),
         "sender_unit": mail.sender_unit or "",
         "header_from": mail.header_from,
         "subject": mail.subject,
-        "rcpt_to": list(mail.rcpt_to),
+        "rcpt_to": mail.rcpt_to,
         "rcpt_count": len(mail.rcpt_to),
         "size": mail.size,
         "client_ip": mail.client_ip,
-    }
-
-
-def received_row(event: events.MailReceived) -> Row:
-    mail = event.mail
-    return {
-        **envelope(event),
-        **mail_route(mail),
         "listener": mail.listener,
         "authenticated_as": mail.authenticated_as or "",
         "header_message_id": mail.header_message_id,
@@ -78,25 +84,46 @@ def received_row(event: events.MailReceived) -> Row:
 
 
 def scanned_row(event: events.MailScanned) -> Row:
-    verdict = event.verdict
+    mail, verdict = event.mail, event.verdict
+    symbols = verdict.symbols
     return {
-        **envelope(event),
-        **mail_route(event.mail),
+        "event_id": event.event_id,
+        "occurred_at": utc(event.occurred_at),
+        "schema_version": event.schema_version,
+        "producer": event.producer,
+        "trace_id": event.trace_id,
+        "message_id": event.message_id or "",
+        "received_at": mail.received_at,
+        "direction": mail.direction,
+        "mail_from": mail.mail_from,
+        "sender_domain": mail.sender_domain.lower(),
+        "sender_unit": mail.sender_unit or "",
+        "header_from": mail.header_from,
+        "subject": mail.subject,
+        "rcpt_to": mail.rcpt_to,
+        "rcpt_count": len(mail.rcpt_to),
+        "size": mail.size,
+        "client_ip": mail.client_ip,
         "action": verdict.action,
         "score": verdict.score,
         "required_score": verdict.required_score,
-        "symbols": [s.name for s in verdict.symbols],
-        "symbol_scores": [s.score for s in verdict.symbols],
-        "symbol_groups": [s.group for s in verdict.symbols],
-        "symbol_options": [list(s.options) for s in verdict.symbols],
+        "symbols": [s.name for s in symbols],
+        "symbol_scores": [s.score for s in symbols],
+        "symbol_groups": [s.group for s in symbols],
+        "symbol_options": [s.options for s in symbols],
         "scanner_version": verdict.scanner_version,
-        "check_ms": dict(verdict.check_ms),
+        "check_ms": verdict.check_ms,
     }
 
 
 def delivery_row(event: events.MailDelivery) -> Row:
     return {
-        **envelope(event),
+        "event_id": event.event_id,
+        "occurred_at": utc(event.occurred_at),
+        "schema_version": event.schema_version,
+        "producer": event.producer,
+        "trace_id": event.trace_id,
+        "message_id": event.message_id or "",
         "recipient": event.recipient,
         "recipient_domain": event.recipient_domain.lower(),
         "recipient_unit": event.recipient_unit or "",
@@ -111,7 +138,7 @@ def delivery_row(event: events.MailDelivery) -> Row:
         "size": event.size,
         "action": event.action,
         "score": event.score,
-        "symbols": list(event.symbols),
+        "symbols": event.symbols,
     }
 
 
@@ -119,14 +146,14 @@ def retry_row(event: events.MailRetry) -> Row:
     mail = event.mail
     return {
         **envelope(event),
-        "received_at": utc(mail.received_at),
+        "received_at": mail.received_at,
         "direction": mail.direction,
         "mail_from": mail.mail_from,
         "sender_unit": mail.sender_unit or "",
-        "recipients": list(event.recipients),
+        "recipients": event.recipients,
         "attempt": event.attempt,
-        "not_before": utc(event.not_before),
-        "deliver_until": utc(event.deliver_until),
+        "not_before": event.not_before,
+        "deliver_until": event.deliver_until,
         "last_error": event.last_error,
         "size": mail.size,
     }
@@ -134,13 +161,18 @@ def retry_row(event: events.MailRetry) -> Row:
 
 def activity_row(event: events.MailboxActivity) -> Row:
     return {
-        **envelope(event),
+        "event_id": event.event_id,
+        "occurred_at": utc(event.occurred_at),
+        "schema_version": event.schema_version,
+        "producer": event.producer,
+        "trace_id": event.trace_id,
+        "message_id": event.message_id or "",
         "mailbox": event.mailbox,
         "unit": event.unit or "",
         "actor": event.actor,
         "action": event.action,
         "folder": event.folder,
-        "delivered_at": utc(event.delivered_at) if event.delivered_at else None,
+        "delivered_at": event.delivered_at,
     }
 
 
@@ -158,7 +190,12 @@ def account_row(event: events.AccountEvent) -> Row:
 
 def auth_row(event: events.AuthEvent) -> Row:
     return {
-        **envelope(event),
+        "event_id": event.event_id,
+        "occurred_at": utc(event.occurred_at),
+        "schema_version": event.schema_version,
+        "producer": event.producer,
+        "trace_id": event.trace_id,
+        "message_id": event.message_id or "",
         "username": event.username,
         "ip": event.ip,
         "service": event.service,
@@ -225,10 +262,27 @@ def table_of(topic: str) -> str:
     return DEAD_LETTERS if topic in DLQ_TOPICS else MAIN_TABLES[topic][0]
 
 
+def validator(model: type[BaseModel]) -> Callable[[bytes], Any]:
+    """The model's own validation of JSON, without the wrapper of model_validate_json.
+
+    Built again from the model's schema so that only JSON keys are interned: the values (ids,
+    addresses, subjects) are mostly new strings, and looking each up first costs a tenth of the
+    validation. The result, errors included, is the same as model_validate_json's.
+    """
+    return SchemaValidator(model.__pydantic_core_schema__, CoreConfig(cache_strings="keys")).validate_json
+
+
+# Per topic: its validator, table and row builder.
+DECODERS: dict[str, tuple[Callable[[bytes], Any], str, Callable[[Any], Row]]] = {
+    topic: (validator(ALL_TOPICS[topic].model), table, build) for topic, (table, build) in MAIN_TABLES.items()
+}
+
+
 def to_row(topic: str, value: bytes | None) -> tuple[str, Row]:
     """Validate one record against its topic's model (raises pydantic's ValidationError) and build its row."""
-    event = ALL_TOPICS[topic].model.model_validate_json(value or b"")
-    if topic in DLQ_TOPICS:
+    decoder = DECODERS.get(topic)
+    if decoder is None:
+        event = ALL_TOPICS[topic].model.model_validate_json(value or b"")
         return DEAD_LETTERS, dead_letter_row(event, topic)
-    table, build = MAIN_TABLES[topic]
-    return table, build(event)
+    validate, table, build = decoder
+    return table, build(validate(value or b""))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
 import clickhouse_connect
+import orjson
 from clickhouse_connect.driver.client import Client
 
 T = TypeVar("T")
@@ -83,11 +84,23 @@ def connect(dsn: str, readonly: bool = False) -> Client:
         raise WarehouseUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
+# How ClickHouse takes a batch. Times as orjson writes them (RFC 3339 with an offset). Parsed on
+# the inserting thread alone: parallel parsing costs a sixth more CPU at these batch sizes. No
+# merge of the block before it is written (optimize_on_insert, a sixth of the ingest's CPU):
+# insert_new has already dropped the batch's repeats, and the roll-ups' rows are summed by every
+# query and by the background merges anyway.
+JSON_INSERT = {"date_time_input_format": "best_effort", "input_format_parallel_parsing": 0, "optimize_on_insert": 0}
+
+
 def insert_rows(client: Client, table: str, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert rows given as dicts that all have the same keys (the columns)."""
-    columns = list(rows[0])
-    # Column-oriented: clickhouse-connect would otherwise transpose the rows itself, slower.
-    client.insert(table, [[row[c] for row in rows] for c in columns], column_names=columns, column_oriented=True)
+    """Insert rows given as dicts that all have the same keys (the columns).
+
+    The batch goes as one JSONEachRow body that orjson writes in a single call and ClickHouse
+    parses in C++: a third less CPU than clickhouse-connect's Native encoding, which walks
+    every value in Python (measured in bench/analytics.py). Naive times are read as UTC.
+    """
+    body = orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC)
+    client.raw_insert(table, list(rows[0]), body, settings=JSON_INSERT, fmt="JSONEachRow")
 
 
 def insert_new(client: Client, table: str, rows: Sequence[dict[str, Any]]) -> int:
@@ -102,18 +115,28 @@ def insert_new(client: Client, table: str, rows: Sequence[dict[str, Any]]) -> in
     months = sorted({row["occurred_at"].year * 100 + row["occurred_at"].month for row in unique})
     client.command("CREATE TEMPORARY TABLE IF NOT EXISTS batch_event_ids (event_id String) ENGINE = Memory")
     client.command("TRUNCATE TABLE batch_event_ids")
-    client.insert("batch_event_ids", [[row["event_id"] for row in unique]], column_names=["event_id"],
-                  column_oriented=True)
+    client.raw_insert("batch_event_ids", ["event_id"], orjson.dumps([[row["event_id"] for row in unique]]),
+                      settings=JSON_INSERT, fmt="JSONCompactColumns")
     found = client.query(
         f"SELECT event_id FROM {table} WHERE toYYYYMM(occurred_at) IN {{months:Array(UInt32)}} "
         "AND event_id IN (SELECT event_id FROM batch_event_ids)",
         parameters={"months": months},
     ).result_rows
     stored = {event_id for (event_id,) in found}
-    fresh = [row for row in unique if row["event_id"] not in stored]
+    fresh = [row for row in unique if row["event_id"] not in stored] if stored else unique
     if fresh:
         insert_rows(client, table, fresh)
     return len(fresh)
+
+
+def insert_tables(client: Client, by_table: Mapping[str, Sequence[dict[str, Any]]], written: dict[str, int]) -> None:
+    """insert_new for every table of a batch that is not in `written` yet, noting there how many rows it added.
+
+    `written` outlives a failed call, so a retry starts with the first table not written yet.
+    """
+    for table, rows in by_table.items():
+        if rows and table not in written:
+            written[table] = insert_new(client, table, rows)
 
 
 def query_dicts(client: Client, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -145,9 +168,12 @@ class Warehouse:
             raise WarehouseUnavailable("ClickHouse is not open yet")
         return await self._run(fn, self._client, *args)
 
-    async def insert(self, table: str, rows: Sequence[dict[str, Any]]) -> int:
-        """Insert the rows not yet stored (by event id); returns how many were new."""
-        return await self.call(insert_new, table, rows)
+    async def insert(self, by_table: Mapping[str, Sequence[dict[str, Any]]], written: dict[str, int]) -> None:
+        """Insert the rows not yet stored (by event id) of every table not in `written`, in one call on the ClickHouse thread.
+
+        One call, so that the whole batch is written while the event loop is busy elsewhere.
+        """
+        await self.call(insert_tables, by_table, written)
 
     async def close(self) -> None:
         client, self._client = self._client, None
