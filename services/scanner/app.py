@@ -21,6 +21,7 @@ from services.common.settings import PlatformSettings
 from services.scanner import config as scanner_config
 from services.scanner import context, feedback
 from services.scanner.archive import Limits
+from services.scanner.budget import ByteBudget
 from services.scanner.checks import bayes, clamav, virus
 from services.scanner.handler import ScanHandler
 from services.scanner.pipeline import Pipeline
@@ -96,13 +97,14 @@ def build(platform: PlatformSettings, settings: ScannerSettings) -> faust.App:
 
     # One breaker per topic, shared by the agent's concurrent actors: it judges the process's input.
     scan_breaker, feedback_breaker = new_breaker(), new_breaker()
+    budget = ByteBudget(settings.memory_budget)  # one for the process: its actors share the memory
 
     # Several messages in flight: while one waits for the broker's ack of its verdict (or for
     # clamd), another is scanned. faust commits an offset only once every record before it is done.
     @app.agent(received, concurrency=settings.concurrency)
     async def scan(stream: faust.StreamT) -> None:
         logger.info("scanner_started", scanner_version=pipeline.version, check_timeout=settings.check_timeout)
-        await consume(stream, "scanner", scan_breaker, lambda publisher: ScanHandler(blobs, publisher, pipeline))
+        await consume(stream, "scanner", scan_breaker, lambda publisher: ScanHandler(blobs, publisher, pipeline, budget))
 
     @app.agent(reports)
     async def keep_feedback(stream: faust.StreamT) -> None:

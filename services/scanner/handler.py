@@ -11,6 +11,7 @@ from services.common.blobstore import BlobStore
 from services.common.bus import Publisher
 from services.common.consumer import PermanentError, Record, read_blob
 from services.common.metrics import VERDICTS
+from services.scanner.budget import ByteBudget
 from services.scanner.checks.classified import SYMBOL as CLASSIFIED
 from services.scanner.pipeline import Pipeline
 
@@ -18,17 +19,20 @@ logger = log.get(__name__)
 
 
 class ScanHandler:
-    def __init__(self, blobs: BlobStore, publisher: Publisher, pipeline: Pipeline):
+    def __init__(self, blobs: BlobStore, publisher: Publisher, pipeline: Pipeline, budget: ByteBudget | None = None):
         self.blobs = blobs
         self.publisher = publisher
         self.pipeline = pipeline
+        self.budget = budget or ByteBudget(1 << 62)
 
     async def __call__(self, record: Record) -> None:
         received = MailReceived.model_validate_json(record.value)  # type: ignore[arg-type]  # None → invalid
         if not received.message_id:
             raise PermanentError("invalid_payload", "MailReceived without message_id")
-        # Read in the pipeline's worker thread, with the parse and the checks: one thread hop.
-        verdict = await self.pipeline.scan(functools.partial(read_blob, self.blobs, received.mail.blob), received.mail)
+        async with self.budget.hold(received.mail.size):
+            # Read in the pipeline's worker thread, with the parse and the checks: one thread hop.
+            verdict = await self.pipeline.scan(functools.partial(read_blob, self.blobs, received.mail.blob),
+                                               received.mail)
         scanned = MailScanned(
             # Derived from the input so that scanning the same event again yields the same event.
             event_id=derived_event_id("scanned", received.event_id),
