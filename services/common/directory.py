@@ -75,10 +75,18 @@ class ServiceClass(BaseModel):
     # Mail features the class allows, e.g. "external" (mail to the world), "recall", "burn", "separate".
     features: list[str] = Field(default_factory=list)
 
+    def allows(self, feature: str) -> bool:
+        return feature in self.features
 
+
+# What a class may allow (R12). Enforced so far: "external" (submission to other domains) and "recall".
+FEATURES = ("external", "recall", "burn", "separate", "delegation", "imap", "pop3", "webmail", "smtp")
+# The built-in classes differ in size only; a province restricts features with classes of its own.
 SERVICE_CLASSES: dict[str, ServiceClass] = {
-    "basic": ServiceClass(name="basic", quota_bytes=10 * 1024**2, max_message_bytes=3 * 1024**2),
-    "standard": ServiceClass(name="standard", quota_bytes=500 * 1024**2, max_message_bytes=50 * 1024**2),
+    "basic": ServiceClass(name="basic", quota_bytes=10 * 1024**2, max_message_bytes=3 * 1024**2,
+                          features=list(FEATURES)),
+    "standard": ServiceClass(name="standard", quota_bytes=500 * 1024**2, max_message_bytes=50 * 1024**2,
+                             features=list(FEATURES)),
 }
 DEFAULT_CLASS = "standard"
 

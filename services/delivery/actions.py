@@ -77,6 +77,10 @@ class Actions:
     async def recall(self, name: str, actor: str) -> list[RecallLine]:
         """Remove every local copy not yet opened; the sender gets the per-recipient answer by mail too."""
         found = await self.sent_message(name, actor)
+        sender = await self.directory.account(actor)
+        if sender is not None and not (await self.directory.service_class(sender.service_class)).allows("recall"):
+            raise Refused(403, "feature-not-allowed", "Recall not allowed",
+                          f"the service class {sender.service_class} does not include recall")
         message_id = found["message_id"]
         lines = []
         for entry in found["recipients"]:

@@ -4,6 +4,8 @@ OK_QUEUED = "250 2.0.0 Ok: queued as {message_id}"
 RCPT_OK = "250 2.1.5 Ok"
 MAIL_OK = "250 2.1.0 Ok"
 RELAY_DENIED = "550 5.7.1 Relaying denied: {domain} is not a local domain"
+EXTERNAL_NOT_ALLOWED = ("550 5.7.1 Your service class {service_class} does not allow mail outside the province "
+                        "({domain})")
 USER_UNKNOWN = "550 5.1.1 <{address}>: Recipient address rejected: user unknown"
 MAILBOX_DISABLED = "550 5.2.1 <{address}>: Mailbox disabled"
 BAD_ADDRESS = "553 5.1.3 <{address}>: Bad recipient address syntax"

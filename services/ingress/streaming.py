@@ -12,7 +12,7 @@ from aiosmtpd.smtp import Envelope
 from schemas.events import BlobRef
 from services.common import logging as log
 from services.common.blobstore import BlobWriter
-from services.common.directory import Account
+from services.common.directory import Account, ServiceClass
 from services.ingress import replies
 from services.ingress.lean import LeanSMTP
 
@@ -106,6 +106,7 @@ class DraftEnvelope(Envelope):
         self.sender: Account | None = None
         self.delegation: Any = None  # the submission listener's verdict on From:/Sender: (submission.Delegation)
         self.outbound = False  # a recipient in another domain was accepted (submission): the mail leaves the province
+        self.sender_class: ServiceClass | None = None  # the authenticated sender's service class (submission)
 
 
 class _State(enum.Enum):

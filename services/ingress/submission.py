@@ -109,7 +109,8 @@ class SubmissionHandler(IngressHandler):
             if not await self.may_send_as(account, address):
                 return replies.SENDER_NOT_OWNED.format(address=address, account=account)
             # The sender's service class limits what it may send (R12), as the recipients' limit what they take.
-            limit = (await self.directory.service_class(sender.service_class)).max_message_bytes
+            sender_class = await self.directory.service_class(sender.service_class)
+            limit = sender_class.max_message_bytes
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             logger.warning("directory_unavailable", error=str(exc))
             return replies.DIRECTORY_DOWN
@@ -119,6 +120,7 @@ class SubmissionHandler(IngressHandler):
         reply = await super().handle_MAIL(server, session, envelope, address, mail_options)
         if reply.startswith("250"):
             envelope.sender = sender  # kept for DATA, which needs its unit
+            envelope.sender_class = sender_class  # kept for RCPT: may it write outside the province?
             envelope.size_limits[account] = limit
         return reply
 
@@ -152,7 +154,9 @@ class SubmissionHandler(IngressHandler):
         return reply
 
     def foreign_domain(self, domain: str, envelope: Envelope) -> str | None:
-        """Authenticated senders may write to the world; the message is then outbound."""
+        """Authenticated senders may write to the world if their class allows it (R12); the message is then outbound."""
+        if envelope.sender_class is not None and not envelope.sender_class.allows("external"):
+            return replies.EXTERNAL_NOT_ALLOWED.format(domain=domain, service_class=envelope.sender_class.name)
         envelope.outbound = True
         return None
 

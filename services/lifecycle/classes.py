@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 
-from services.common.directory import SERVICE_CLASS_NAMES, ServiceClass, service_class_key
+from services.common.directory import FEATURES, SERVICE_CLASS_NAMES, ServiceClass, service_class_key
 from services.lifecycle.admins import Admin
 from services.lifecycle.errors import InvalidInput
 from services.lifecycle.operations import Lifecycle
 from services.lifecycle.outbox import OUTBOX
 
 _NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
-FEATURES = ("external", "recall", "burn", "separate", "delegation", "imap", "pop3", "webmail", "smtp")
 
 
 class ServiceClasses:

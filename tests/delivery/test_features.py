@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from schemas.events import MailboxActivity, MailDelivery
+from services.common.directory import service_class_key
 from services.delivery.actions import Refused
 from services.delivery.reports import build_mdn
 from tests.delivery.support import (
@@ -70,6 +71,21 @@ async def test_a_replayed_event_makes_no_second_copy_and_the_same_outcome_events
         found = await events(infra_parts.bootstrap, "mail.delivery.v1", MailDelivery,
                              lambda e: e.message_id == event.message_id, count=6)
         assert len(found) == 6 and len({e.event_id for e in found}) == 2  # repeats carry the same id
+
+
+async def test_recall_needs_a_service_class_that_includes_it(infra_parts, redis_client, tmp_path) -> None:
+    people(redis_client)
+    clerk = "vanthu.khongthuhoi@tiengiang.gov.vn"
+    redis_client.hset(service_class_key("guidi"), mapping={"name": "guidi", "quota_bytes": 10 * 1024**2,
+                                                           "max_message_bytes": 3 * 1024**2, "features": "external"})
+    add_account(redis_client, clerk, "Văn thư", service_class="guidi")
+    async with stack(infra_parts, tmp_path) as s:
+        event = scanned(s.blobs, message(clerk, [AN], "Thông báo — 通知", "Nội dung"), clerk, [AN])
+        await s.deliver(event)
+        with pytest.raises(Refused) as refused:
+            await s.runtime.actions.recall(event.message_id, clerk)
+        assert (refused.value.status, refused.value.slug) == (403, "feature-not-allowed")
+        assert len(s.messages(AN)) == 1  # the copy stays
 
 
 async def test_recall_removes_unopened_copies_and_reports_per_recipient(infra_parts, redis_client, tmp_path) -> None:

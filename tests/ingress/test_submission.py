@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from services.common.directory import DOMAINS, Grant, account_key, grants_key
+from services.common.directory import DOMAINS, Grant, account_key, grants_key, service_class_key
 from services.lifecycle.passwords import hash_password, verify_password
 from tests.bus import bus_events
 from tests.ingress.test_smtp import DOMAIN, add_account, read_received, start_ingress
@@ -164,6 +164,21 @@ def test_foreign_recipients_are_accepted_as_outbound_mail(ingress, infra_parts, 
     assert code == 250
     event = read_received(infra_parts.bootstrap, reply.decode().split()[-1])
     assert (event.mail.direction, event.mail.rcpt_to) == ("outbound", ["zhangwei@example.cn", OTHER])
+
+
+def test_a_class_without_external_mail_keeps_the_sender_inside_the_province(ingress, redis_client) -> None:
+    # R12: the province's own class "nội bộ" allows recall but not mail to other domains.
+    redis_client.hset(service_class_key("noibo"), mapping={"name": "noibo", "quota_bytes": 10 * 1024**2,
+                                                           "max_message_bytes": 3 * 1024**2, "features": "recall"})
+    clerk = f"vanthu.{uuid.uuid4().hex[:8]}@{DOMAIN}"
+    add_account(redis_client, clerk, "Văn thư Nội bộ", service_class="noibo", password_hash=hash_password(PASSWORD))
+    with submission(ingress) as smtp:
+        assert auth_plain(smtp, clerk, PASSWORD)[0] == 235
+        smtp.mail(clerk)
+        code, text = smtp.rcpt("zhangwei@example.cn")
+        assert (code, text) == (550, b"5.7.1 Your service class noibo does not allow mail outside the province "
+                                     b"(example.cn)")
+        assert smtp.rcpt(OTHER)[0] == 250  # inside the province it writes as before
 
 
 UNIT_BOX = f"stttt@{DOMAIN}"
