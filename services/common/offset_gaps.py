@@ -59,23 +59,24 @@ class GuardedRecords:
         self._watch = watch
         self._peeked = None
 
-    def has_next(self) -> bool:
-        if self._peeked is None:
-            if not self._records.has_next():
-                return False
+    def _peek(self) -> object | None:
+        if self._peeked is None and self._records.has_next():
             self._peeked = self._records.next_batch()
-            if self._peeked is None:
-                return False
+        return self._peeked
+
+    def has_next(self) -> bool:
+        batch = self._peek()
+        if batch is None:
+            return False
         expected = self._owner.next_fetch_offset
-        found = self._peeked.base_offset
-        if found <= expected:
+        if batch.base_offset <= expected:
             self._watch.arrived(self._owner._tp, expected)
             return True
-        return self._watch.may_skip(self._owner._tp, expected, found)
+        return self._watch.may_skip(self._owner._tp, expected, batch.base_offset)
 
     def next_batch(self) -> object:
-        self.has_next()
-        batch, self._peeked = self._peeked, None
+        # Asked right after has_next() said yes: hand over that batch, without judging the gap again.
+        batch, self._peeked = self._peek(), None
         return batch
 
     def size_in_bytes(self) -> int:
