@@ -200,6 +200,21 @@ class Directory(Protocol):
     async def grant(self, mailbox: str, grantee: str, now: datetime | None = None) -> Grant | None: ...
 
 
+def recipient_commands(address: str) -> list[tuple[str, ...]]:
+    """Whether the address's domain is ours, its account and its usage: the three commands of a RCPT lookup."""
+    return [("SISMEMBER", DOMAINS, address.rpartition("@")[2].lower()), ("HGETALL", account_key(address)),
+            ("GET", usage_key(address))]
+
+
+def recipient_from(local: object, raw: dict[str, str], used: str | None) -> tuple[bool, Account | None]:
+    """The replies of recipient_commands() as (domain is ours, account with its usage or None)."""
+    if not raw:
+        return bool(local), None
+    account = Account.from_redis(raw)
+    account.used_bytes = int(used or 0)
+    return bool(local), account
+
+
 class RedisDirectory:
     """The directory as seen by ingress, delivery and webmail."""
 
@@ -232,19 +247,9 @@ class RedisDirectory:
     def queue_recipient(pipe: Pipeline, address: str) -> Callable[[list], tuple[bool, Account | None]]:
         """Queue the lookup of `recipient` on a caller's pipeline; returns the reader of its replies."""
         start = len(pipe)
-        pipe.sismember(DOMAINS, address.rpartition("@")[2].lower())
-        pipe.hgetall(account_key(address))
-        pipe.get(usage_key(address))
-
-        def read(replies: list) -> tuple[bool, Account | None]:
-            local, raw, used = replies[start:start + 3]
-            if not raw:
-                return bool(local), None
-            account = Account.from_redis(raw)
-            account.used_bytes = int(used or 0)
-            return bool(local), account
-
-        return read
+        for command in recipient_commands(address):
+            pipe.execute_command(*command)
+        return lambda replies: recipient_from(*replies[start:start + 3])
 
     async def canonical(self, address: str) -> str:
         """The current address for `address`: itself, or where a rename alias points."""

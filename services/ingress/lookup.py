@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from services.common.directory import DOMAINS, Account, RedisDirectory, account_key, usage_key
+from services.common.directory import Account, RedisDirectory, recipient_commands, recipient_from
 from services.ingress.pipelined import PipelinedRedis
 
 
@@ -20,19 +20,12 @@ class IngressDirectory(RedisDirectory):
         return cls(aioredis.from_url(url, decode_responses=True), PipelinedRedis.from_url(url))
 
     async def recipient(self, address: str) -> tuple[bool, Account | None]:
-        local, fields, used = await self.pipelined.calls([
-            ("SISMEMBER", DOMAINS, address.rpartition("@")[2].lower()),
-            ("HGETALL", account_key(address)),
-            ("GET", usage_key(address)),
-        ])
+        local, fields, used = await self.pipelined.calls(recipient_commands(address))
         for reply in (local, fields, used):
             if isinstance(reply, Exception):
                 raise reply
-        if not fields:
-            return bool(local), None
-        account = Account.from_redis(dict(zip(fields[::2], fields[1::2], strict=True)))
-        account.used_bytes = int(used or 0)
-        return bool(local), account
+        # This connection gives HGETALL's reply as a flat list of field, value.
+        return recipient_from(local, dict(zip(fields[::2], fields[1::2], strict=True)), used)
 
     async def close(self) -> None:
         await self.pipelined.close()
