@@ -22,6 +22,7 @@ from services.common import ready
 from services.common.blobstore import FileBlobStore
 from services.common.bus import KafkaPublisher
 from services.common.internal_auth import token_path
+from services.platform import infra
 from tests.conftest import govmail_command
 from tests.delivery.support import add_account, message, scanned
 
@@ -61,13 +62,7 @@ async def running_delivery(env: dict[str, str], logs: Path):
                 await asyncio.sleep(0.1)
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                await asyncio.to_thread(proc.wait, 30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        await asyncio.to_thread(infra.stop, proc, 30)
 
 
 async def wait_until(check, timeout: float = 30.0):

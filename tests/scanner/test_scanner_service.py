@@ -21,6 +21,7 @@ from schemas.registry import AUDIT, RECEIVED, SCANNED
 from services.common import ready
 from services.common.blobstore import FileBlobStore
 from services.common.bus import KafkaPublisher
+from services.platform import infra
 from services.scanner import config
 from services.scanner.app import EXIT_BREAKER
 from services.scanner.checks import CHECKS
@@ -64,13 +65,7 @@ async def running_scanner(bootstrap: str, env: dict[str, str], logs: Path) -> As
         yield RunningScanner(proc, data_dir / "run", FileBlobStore(data_dir / "blobs"), publisher, stdout, stderr)
     finally:
         await publisher.stop()
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                await asyncio.to_thread(proc.wait, 30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        await asyncio.to_thread(infra.stop, proc, 30)
 
 
 @pytest.fixture
