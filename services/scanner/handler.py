@@ -19,11 +19,11 @@ logger = log.get(__name__)
 
 
 class ScanHandler:
-    def __init__(self, blobs: BlobStore, publisher: Publisher, pipeline: Pipeline, budget: ByteBudget | None = None):
+    def __init__(self, blobs: BlobStore, publisher: Publisher, pipeline: Pipeline, budget: ByteBudget):
         self.blobs = blobs
         self.publisher = publisher
         self.pipeline = pipeline
-        self.budget = budget or ByteBudget(1 << 62)
+        self.budget = budget  # shared by the process's handlers: their messages share its memory
 
     async def __call__(self, record: Record) -> None:
         received = MailReceived.model_validate_json(record.value)  # type: ignore[arg-type]  # None → invalid
