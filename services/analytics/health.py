@@ -150,8 +150,8 @@ def consumer_lag(client: Client, now: datetime, hours: int = 24) -> list[dict[st
 def freshness(client: Client, now: datetime) -> list[dict[str, Any]]:
     """Per topic: the newest event analytics holds and its age in seconds (the analytics group's lag, at most)."""
     parts = " UNION ALL ".join(
-        f"SELECT '{topic}' AS topic, count() AS events, max(occurred_at) AS newest FROM {table}"
-        for topic, (table, _) in MAIN_TABLES.items())
+        f"SELECT '{topic}' AS topic, count() AS events, max(occurred_at) AS newest FROM {spec.table}"
+        for topic, spec in MAIN_TABLES.items())
     rows = query_dicts(client, parts)
     result = []
     for row in sorted(rows, key=lambda r: r["topic"]):

@@ -6,6 +6,11 @@ the next batch is read; batches are written one at a time, in order. A crash bet
 insert and the commit replays the batch; the insert drops events whose id is already stored
 (and the tables are keyed by event id), so neither the tables nor the materialized daily
 roll-up count the replay twice.
+
+The records' JSON goes to ClickHouse as it came (see rows): Python does not decode it. When
+ClickHouse will not read a table's records, the batch's records of that table are screened:
+each is validated by its model, as every other consumer does, an invalid one goes to the DLQ
+with pydantic's reason, and the others are written again as their model writes them.
 """
 
 from __future__ import annotations
@@ -21,10 +26,10 @@ from aiokafka.errors import KafkaError
 from pydantic import BaseModel
 
 from schemas.events import DeadLetter
-from schemas.registry import ALL_TOPICS
+from schemas.registry import ALL_TOPICS, DLQ_TOPICS
 from services.analytics import rows
 from services.analytics.settings import AnalyticsSettings
-from services.analytics.warehouse import Warehouse
+from services.analytics.warehouse import UnreadableEvents, Warehouse
 from services.common import logging as log
 from services.common.bus import FETCH_MAX_WAIT_MS, KafkaPublisher, start_client
 from services.common.consumer import ConsumerRunner, Record
@@ -38,19 +43,26 @@ CONSUMER = "analytics"
 FINAL_ATTEMPTS = 3
 # Seconds between two garbage collections while consuming (the automatic ones are off then).
 GC_EVERY = 1.0
+# Records screened between two yields to the event loop (heartbeats, the API).
+SCREEN_SLICE = 500
+# The topic of each table that takes one topic (every table but dead_letters).
+TOPIC_OF = {spec.table: topic for topic, spec in rows.MAIN_TABLES.items()}
 
 
 @dataclass
 class Batch:
-    rows: dict[str, list[rows.Row]] = field(default_factory=lambda: defaultdict(list))
+    # Per table, the records whose value is the JSON line ClickHouse reads (see rows).
+    events: dict[str, list[ConsumerRecord | Record]] = field(default_factory=lambda: defaultdict(list))
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
     # Rows each table took, once its insert went through (an insert retried skips these tables).
     written: dict[str, int] = field(default_factory=dict)
+    # Tables whose records were screened: their lines are now each event as its model writes it.
+    screened: set[str] = field(default_factory=set)
     records: int = 0
     opened: float = 0.0
 
-    def add(self, table: str, row: rows.Row) -> None:
-        self.rows[table].append(row)
+    def add(self, table: str, record: ConsumerRecord | Record) -> None:
+        self.events[table].append(record)
 
     def done(self, tp: TopicPartition, offset: int, count: int = 1) -> None:
         """`count` records of tp, the last at `offset`, were read into the batch."""
@@ -61,16 +73,20 @@ class Batch:
 
     def merge(self, later: Batch) -> Batch:
         """This batch followed by a later one, as one batch."""
-        for table, table_rows in later.rows.items():
-            self.rows[table].extend(table_rows)
+        for table, records in later.events.items():
+            self.events[table].extend(records)
         self.offsets.update(later.offsets)
         self.records += later.records
+        self.screened -= later.events.keys()  # the later records were not screened
         self.written.clear()  # its tables have more rows now; those already stored are skipped by id
         return self
 
+    def lines(self) -> dict[str, list[bytes]]:
+        return {table: [record.value or b"" for record in records] for table, records in self.events.items()}
+
     @property
     def row_count(self) -> int:
-        return sum(len(r) for r in self.rows.values())
+        return sum(len(r) for r in self.events.values())
 
 
 class LetterKeeper:
@@ -89,7 +105,8 @@ class LetterKeeper:
             await self.publisher.publish(topic, event, key)
             return
         assert isinstance(event, DeadLetter), topic
-        self.ingestor.batch.add(rows.DEAD_LETTERS, rows.dead_letter_row(event, event.source_topic))
+        line = rows.dead_letter_line(event, event.source_topic)
+        self.ingestor.batch.add(rows.DEAD_LETTERS, Record(event.source_topic, event.partition, event.offset, None, line))
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -114,6 +131,8 @@ class Ingestor:
         self.runner = ConsumerRunner(CONSUMER, LetterKeeper(self, publisher), self.handle,
                                      max_backoff=settings.max_backoff)
         self.batch = Batch()
+        # The lines of the table being screened (one at a time, by the batch being written).
+        self.screening: list[Record] = []
         self.lock = asyncio.Lock()
         self.assigned = asyncio.Event()
         self.stopping = asyncio.Event()
@@ -152,40 +171,49 @@ class Ingestor:
             self.consumer = None
 
     async def handle(self, record: Record) -> None:
-        table, row = rows.to_row(record.topic, record.value)
-        self.batch.add(table, row)
+        """The runner's handler: validate a record by its model and keep its line as the model writes it.
+
+        It sees the records of DLQ topics (few, each validated as it is read) and those of a
+        table being screened; raises pydantic's ValidationError for an invalid one.
+        """
+        line = Record(record.topic, record.partition, record.offset, record.key,
+                      rows.canonical_line(record.topic, record.value))
+        if record.topic in DLQ_TOPICS:
+            self.batch.add(rows.DEAD_LETTERS, line)
+        else:
+            self.screening.append(line)
 
     async def take(self, tp: TopicPartition, messages: list[ConsumerRecord]) -> None:
-        """Add the rows of one partition's records to the batch.
-
-        The common case, a valid event, is decoded here in a tight loop; any record that fails
-        goes through the consumer runner, which decodes it again and takes the right path
-        (dead letter with the reason, or retry) exactly as for every other consumer.
-        """
+        """Add one partition's records to the batch: their JSON goes to ClickHouse as it is (see rows)."""
         started = time.monotonic()
-        clean = 0
-        decoder = rows.DECODERS.get(tp.topic)
-        if decoder is None:  # a DLQ topic: its few records are each handled by the runner
+        if tp.topic in DLQ_TOPICS:
             for m in messages:
                 await self.runner.run(Record(m.topic, m.partition, m.offset, m.key, m.value))
         else:
-            validate, table, build = decoder
-            table_rows = self.batch.rows[table]
-            for m in messages:
-                try:
-                    table_rows.append(build(validate(m.value or b"")))
-                except Exception:
-                    self._count_clean(tp.topic, clean)
-                    clean = 0
-                    await self.runner.run(Record(m.topic, m.partition, m.offset, m.key, m.value))
-                    continue
-                clean += 1
-        self._count_clean(tp.topic, clean)
-        # One observation per call: the mean time of its records (one per record cost more than the decoding).
+            self.batch.events[rows.MAIN_TABLES[tp.topic].table].extend(messages)
+        # One observation per call: the mean time of its records.
         HANDLE_SECONDS.labels(service=CONSUMER).observe((time.monotonic() - started) / len(messages))
         self.batch.done(tp, messages[-1].offset, len(messages))
         self.records += len(messages)
         self.consumed[f"{tp.topic}:{tp.partition}"] = messages[-1].offset + 1
+
+    async def screen(self, batch: Batch, table: str) -> None:
+        """Validate each record of a table of the batch by its model: the invalid go to the DLQ, the others are kept as their model writes them."""
+        records = batch.events[table]
+        logger.warning("screening", table=table, records=len(records))
+        self.screening = []
+        for done, record in enumerate(records, start=1):
+            await self.runner.run(Record(record.topic, record.partition, record.offset, record.key, record.value))
+            if done % SCREEN_SLICE == 0:
+                await asyncio.sleep(0)
+        batch.events[table], self.screening = self.screening, []
+        batch.screened.add(table)
+
+    async def refuse(self, batch: Batch, table: str, row: int, error: UnreadableEvents) -> None:
+        """Dead-letter the record whose valid event ClickHouse still will not store (a gap between the model and the input structure)."""
+        record = batch.events[table].pop(row)
+        await self.runner.dead_letter(Record(record.topic, record.partition, record.offset, record.key, record.value),
+                                      "unstorable", error)
 
     def _count_clean(self, topic: str, count: int) -> None:
         """What the runner counts for each input it handled without a fault, for `count` inputs at once."""
@@ -200,9 +228,9 @@ class Ingestor:
     async def run(self) -> None:
         """Consume until `stopping` is set, then write and commit the last batch."""
         assert self.consumer is not None
-        # A batch is some hundred thousand young objects, none in a cycle, alive until written:
-        # the collector's automatic runs would walk them again and again (a third of the
-        # decoding time). It runs once a second instead, and never over what existed before.
+        # A batch is some hundred thousand young objects (the client's records), none in a cycle,
+        # alive until written: the collector's automatic runs would walk them again and again.
+        # It runs once a second instead, and never over what existed before.
         collecting = gc.isenabled()
         gc.disable()
         gc.freeze()
@@ -278,7 +306,7 @@ class Ingestor:
         self.batches += 1
         await self._commit(batch)
         logger.info("batch_written", records=batch.records, rows=batch.row_count,
-                    tables=sorted(batch.rows), ms=round((time.monotonic() - started) * 1000, 1))
+                    tables=sorted(batch.events), ms=round((time.monotonic() - started) * 1000, 1))
         return True
 
     async def _insert(self, batch: Batch) -> bool:
@@ -287,22 +315,34 @@ class Ingestor:
             counted = set(batch.written)
             try:
                 # A table written by an earlier attempt of this batch is skipped.
-                await self.warehouse.insert(batch.rows, batch.written)
+                await self.warehouse.insert(batch.lines(), batch.written)
+                for table, records in batch.events.items():
+                    if table in TOPIC_OF and table not in batch.screened:  # the screened were counted by the runner
+                        self._count_clean(TOPIC_OF[table], len(records))
                 return True
+            except UnreadableEvents as exc:
+                if exc.table in TOPIC_OF and exc.table not in batch.screened:
+                    await self.screen(batch, exc.table)
+                    continue
+                if exc.table in batch.screened and exc.row is not None:
+                    await self.refuse(batch, exc.table, exc.row, exc)
+                    continue
+                failure: Exception = exc
             except Exception as exc:  # ClickHouse down or refusing: nothing is committed, so nothing is lost
-                attempts += 1
-                self.insert_failures += 1
-                logger.warning("warehouse_insert_retry", error=f"{type(exc).__name__}: {exc}"[:2000],
-                               rows=batch.row_count, attempts=attempts, backoff=backoff)
-                if self.stopping.is_set() and attempts >= FINAL_ATTEMPTS:
-                    logger.error("batch_left_for_replay", records=batch.records)
-                    return False
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.settings.max_backoff)
+                failure = exc
             finally:
                 for table in batch.written.keys() - counted:
                     self.rows_inserted += batch.written[table]
-                    self.duplicates += len(batch.rows[table]) - batch.written[table]
+                    self.duplicates += len(batch.events[table]) - batch.written[table]
+            attempts += 1
+            self.insert_failures += 1
+            logger.warning("warehouse_insert_retry", error=f"{type(failure).__name__}: {failure}"[:2000],
+                           rows=batch.row_count, attempts=attempts, backoff=backoff)
+            if self.stopping.is_set() and attempts >= FINAL_ATTEMPTS:
+                logger.error("batch_left_for_replay", records=batch.records)
+                return False
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.settings.max_backoff)
 
     async def _commit(self, batch: Batch) -> None:
         assert self.consumer is not None

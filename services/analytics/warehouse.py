@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -11,8 +12,9 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
 import clickhouse_connect
-import orjson
 from clickhouse_connect.driver.client import Client
+
+from services.analytics import rows
 
 T = TypeVar("T")
 
@@ -84,59 +86,66 @@ def connect(dsn: str, readonly: bool = False) -> Client:
         raise WarehouseUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
-# How ClickHouse takes a batch. Times as orjson writes them (RFC 3339 with an offset). Parsed on
-# the inserting thread alone: parallel parsing costs a sixth more CPU at these batch sizes. No
-# merge of the block before it is written (optimize_on_insert, a sixth of the ingest's CPU):
-# insert_new has already dropped the batch's repeats, and the roll-ups' rows are summed by every
-# query and by the background merges anyway.
-JSON_INSERT = {"date_time_input_format": "best_effort", "input_format_parallel_parsing": 0, "optimize_on_insert": 0}
+class UnreadableEvents(RuntimeError):
+    """ClickHouse would not read the events of a table (one of them does not fit its input structure, or ClickHouse failed).
 
-
-def insert_rows(client: Client, table: str, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert rows given as dicts that all have the same keys (the columns).
-
-    The batch goes as one JSONEachRow body that orjson writes in a single call and ClickHouse
-    parses in C++: a third less CPU than clickhouse-connect's Native encoding, which walks
-    every value in Python (measured in bench/analytics.py). Naive times are read as UTC.
+    `row` is the position (from 0) of the line ClickHouse named, when it named one.
     """
-    body = orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC)
-    client.raw_insert(table, list(rows[0]), body, settings=JSON_INSERT, fmt="JSONEachRow")
+
+    def __init__(self, table: str, error: str):
+        super().__init__(f"{table}: {error}")
+        self.table = table
+        found = re.search(r"\(at row (\d+)\)", error)
+        self.row = int(found.group(1)) - 1 if found else None
 
 
-def insert_new(client: Client, table: str, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert the rows whose event_id the table does not hold yet; returns how many were inserted.
+# How the events become rows: no merge of the block before it is written (optimize_on_insert, a
+# sixth of the ingest's CPU): insert_new has already dropped the batch's repeats, and the
+# roll-ups' rows are summed by every query and by the background merges anyway.
+ROW_INSERT = {"optimize_on_insert": 0}
 
-    The materialized roll-ups count what is inserted, not what survives the ReplacingMergeTree
-    merge, so a replayed event must be dropped before the insert. The batch's ids go into a
-    temporary table of the session (a long literal list is slow to parse) and the lookup is
-    limited to the monthly partitions of the batch, which keeps it cheap however large the table grows.
+
+def insert_new(client: Client, table: str, lines: Sequence[bytes]) -> int:
+    """Insert the events (JSON lines, see rows) whose event_id the table does not hold yet; returns how many were inserted.
+
+    ClickHouse reads the lines into a temporary table of the table's input structure (raising
+    UnreadableEvents if one does not fit), then selects the rows from there. The materialized
+    roll-ups count what is inserted, not what survives the ReplacingMergeTree merge, so a
+    replayed event must be dropped before the insert: the lookup of stored ids is limited to the
+    monthly partitions of the batch, which keeps it cheap however large the table grows.
     """
-    unique = list({row["event_id"]: row for row in rows}.values())
-    months = sorted({row["occurred_at"].year * 100 + row["occurred_at"].month for row in unique})
-    client.command("CREATE TEMPORARY TABLE IF NOT EXISTS batch_event_ids (event_id String) ENGINE = Memory")
-    client.command("TRUNCATE TABLE batch_event_ids")
-    client.raw_insert("batch_event_ids", ["event_id"], orjson.dumps([[row["event_id"] for row in unique]]),
-                      settings=JSON_INSERT, fmt="JSONCompactColumns")
-    found = client.query(
-        f"SELECT event_id FROM {table} WHERE toYYYYMM(occurred_at) IN {{months:Array(UInt32)}} "
-        "AND event_id IN (SELECT event_id FROM batch_event_ids)",
-        parameters={"months": months},
-    ).result_rows
-    stored = {event_id for (event_id,) in found}
-    fresh = [row for row in unique if row["event_id"] not in stored] if stored else unique
-    if fresh:
-        insert_rows(client, table, fresh)
-    return len(fresh)
+    if not lines:
+        return 0
+    spec = rows.TABLES[table]
+    staged = f"staged_{table}"
+    client.command(f"CREATE TEMPORARY TABLE IF NOT EXISTS {staged} ({spec.input.ddl}) ENGINE = Memory")
+    client.command(f"TRUNCATE TABLE {staged}")
+    try:
+        read = client.raw_insert(staged, None, b"\n".join(lines), settings=spec.input.settings, fmt="JSONEachRow")
+    except Exception as exc:
+        raise UnreadableEvents(table, f"{type(exc).__name__}: {exc}") from exc
+    # One row per event, or an event was no object (an empty value is skipped, a list is read as several rows).
+    if read.written_rows != len(lines):
+        raise UnreadableEvents(table, f"ClickHouse read {read.written_rows} rows from {len(lines)} events")
+    stored = (f"SELECT event_id FROM {table} WHERE toYYYYMM(occurred_at) IN "
+              f"(SELECT DISTINCT toYYYYMM(occurred_at) FROM {staged}) AND event_id IN (SELECT event_id FROM {staged})")
+    unique, known = client.query(f"SELECT (SELECT uniqExact(event_id) FROM {staged}), "
+                                 f"(SELECT uniqExact(event_id) FROM ({stored}))").result_rows[0]
+    if known < unique:
+        fresh = f"WHERE event_id NOT IN ({stored})" if known else ""
+        client.command(f"INSERT INTO {table} ({spec.column_names}) SELECT {spec.select} FROM {staged} {fresh} "
+                       "LIMIT 1 BY event_id", settings=ROW_INSERT)
+    return unique - known
 
 
-def insert_tables(client: Client, by_table: Mapping[str, Sequence[dict[str, Any]]], written: dict[str, int]) -> None:
+def insert_tables(client: Client, by_table: Mapping[str, Sequence[bytes]], written: dict[str, int]) -> None:
     """insert_new for every table of a batch that is not in `written` yet, noting there how many rows it added.
 
     `written` outlives a failed call, so a retry starts with the first table not written yet.
     """
-    for table, rows in by_table.items():
-        if rows and table not in written:
-            written[table] = insert_new(client, table, rows)
+    for table, lines in by_table.items():
+        if lines and table not in written:
+            written[table] = insert_new(client, table, lines)
 
 
 def query_dicts(client: Client, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -168,8 +177,8 @@ class Warehouse:
             raise WarehouseUnavailable("ClickHouse is not open yet")
         return await self._run(fn, self._client, *args)
 
-    async def insert(self, by_table: Mapping[str, Sequence[dict[str, Any]]], written: dict[str, int]) -> None:
-        """Insert the rows not yet stored (by event id) of every table not in `written`, in one call on the ClickHouse thread.
+    async def insert(self, by_table: Mapping[str, Sequence[bytes]], written: dict[str, int]) -> None:
+        """Insert the events not yet stored (by event id) of every table not in `written`, in one call on the ClickHouse thread.
 
         One call, so that the whole batch is written while the event loop is busy elsewhere.
         """

@@ -1,4 +1,4 @@
-"""Fixtures for the analytics tests: the analytics service as a real subprocess on the session's broker."""
+"""Fixtures for the analytics tests: a migrated chDB client, and the analytics service as a real subprocess on the session's broker."""
 
 from __future__ import annotations
 
@@ -11,10 +11,21 @@ from pathlib import Path
 
 import pytest
 
+from services.analytics import migrations
+from services.analytics.warehouse import connect
 from services.common import ready
 from tests.conftest import govmail_command
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def client(tmp_path: Path):
+    """chDB in a folder of the test's own, with the analytics tables (a module may override it)."""
+    ch = connect(f"chdb:///{tmp_path / 'clickhouse'}")
+    migrations.apply(ch)
+    yield ch
+    ch.close()
 
 
 @dataclass

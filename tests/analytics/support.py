@@ -8,8 +8,11 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -18,7 +21,11 @@ from pydantic import BaseModel
 from schemas import events
 from schemas.events import derived_event_id
 from schemas.registry import ACCOUNTS, ALL_TOPICS, DELIVERY, RECEIVED, SCANNED
-from services.common.bus import encode, key_of
+from services.analytics import migrations
+from services.analytics.ingest import Ingestor
+from services.analytics.settings import AnalyticsSettings
+from services.analytics.warehouse import Warehouse
+from services.common.bus import KafkaPublisher, encode, key_of
 
 SUBJECT = "Báo cáo tháng 11 — 关于年度报告的通知"
 
@@ -230,3 +237,45 @@ async def find_published(bootstrap: str, topic: str, match, timeout: float = 60.
         return found
     finally:
         await consumer.stop()
+
+
+@asynccontextmanager
+async def running_ingestor(bootstrap: str, folder: Path, settings: AnalyticsSettings,
+                           prepare: Callable[[Any], None] | None = None) -> AsyncIterator[Ingestor]:
+    """The ingest consuming in this process into chDB at `folder` (migrated, then `prepare`d), stopped on leaving."""
+    warehouse = Warehouse(f"chdb:///{folder}")
+    await warehouse.open()
+    publisher = KafkaPublisher(bootstrap, "test-analytics")
+    ingestor = Ingestor(bootstrap, settings, warehouse, publisher)
+    consuming = None
+    try:
+        await warehouse.call(migrations.apply)
+        if prepare is not None:
+            await warehouse.call(prepare)
+        await publisher.start()
+        await ingestor.start()
+        consuming = asyncio.create_task(ingestor.run())
+        yield ingestor
+    finally:
+        ingestor.stopping.set()
+        if consuming is not None:
+            await consuming
+        await ingestor.stop()
+        await publisher.stop()
+        await warehouse.close()
+
+
+async def until(condition: Callable[[], Awaitable[bool]], timeout: float = 60.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.2)
+
+
+def committed_past(bootstrap: str, group: str, sent: dict[TopicPartition, int]) -> Callable[[], Awaitable[bool]]:
+    """A condition for `until`: the group committed past every offset in `sent`."""
+    async def check() -> bool:
+        done = await committed_offsets(bootstrap, group, list(sent))
+        return all(done.get(tp, -1) > offset for tp, offset in sent.items())
+
+    return check

@@ -52,8 +52,7 @@ async def loaded_warehouse(ledger: Ledger, path: Path) -> Warehouse:
     await warehouse.call(migrations.apply)
     by_table: dict[str, list] = {}
     for topic, event in ledger.events():
-        table, row = rows.to_row(topic, encode(event))
-        by_table.setdefault(table, []).append(row)
+        by_table.setdefault(rows.table_of(topic), []).append(encode(event))
     for table, table_rows in by_table.items():
         await warehouse.call(insert_new, table, table_rows)
     return warehouse

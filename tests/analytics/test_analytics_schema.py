@@ -14,7 +14,7 @@ from clickhouse_connect.driver.client import Client
 from schemas.export import example_paths
 from schemas.registry import ALL_TOPICS
 from services.analytics import migrations, rows
-from services.analytics.warehouse import connect, insert_rows, query_dicts
+from services.analytics.warehouse import connect, insert_new, query_dicts
 from services.common.bus import encode
 from tests.analytics.ledger import Ledger
 
@@ -79,7 +79,7 @@ def test_every_table_is_a_monthly_merge_tree_keyed_by_event_id_with_every_column
                                  "FROM system.tables WHERE database = currentDatabase() "
                                  "AND name NOT IN {rollups:Array(String)} AND name != 'schema_migrations' "
                                  "AND engine != 'MaterializedView' ORDER BY name", {"rollups": list(ROLLUPS)})
-    expected = {table for table, _ in rows.MAIN_TABLES.values()} | {rows.DEAD_LETTERS}
+    expected = set(rows.TABLES)
     assert {t["name"] for t in tables} == expected
     for table in tables:
         assert table["engine"] == "ReplacingMergeTree", table
@@ -113,9 +113,11 @@ def test_split_statements_keeps_semicolons_inside_quotes_and_drops_comments():
     ]
 
 
-def recent(table: str, row: dict) -> tuple[str, dict]:
-    """The row as if it happened a day ago: the examples date from 2024, which the retention TTLs would drop."""
-    return table, {**row, "occurred_at": datetime.now(UTC) - timedelta(days=1)}
+def recent(topic: str, value: bytes) -> tuple[str, bytes, str]:
+    """The table, line and event id of an example as if it happened a day ago: the examples date from 2024, which the retention TTLs would drop."""
+    event = ALL_TOPICS[topic].model.model_validate_json(value)
+    event.occurred_at = datetime.now(UTC) - timedelta(days=1)
+    return rows.table_of(topic), rows.canonical_line(topic, encode(event)), event.event_id
 
 
 def test_every_example_of_every_topic_lands_in_its_table_once(client):
@@ -126,12 +128,11 @@ def test_every_example_of_every_topic_lands_in_its_table_once(client):
         paths = example_paths(topic)
         assert paths, f"no example for {topic}"
         for path in paths:
-            table, row = recent(*rows.to_row(topic, path.read_bytes()))
-            assert table == rows.table_of(topic)
+            table, line, event_id = recent(topic, path.read_bytes())
             # Inserted twice, as a replayed batch would be: the event id keeps one row.
-            insert_rows(client, table, [row])
-            insert_rows(client, table, [row])
-            expected.setdefault(table, set()).add(row["event_id"])
+            insert_new(client, table, [line])
+            insert_new(client, table, [line])
+            expected.setdefault(table, set()).add(event_id)
     for table, ids in expected.items():
         found = query_dicts(client, f"SELECT event_id FROM {table} FINAL")
         assert sorted(r["event_id"] for r in found) == sorted(ids), table
@@ -164,8 +165,8 @@ def test_the_example_queries_in_the_docs_run(client):
     migrations.apply(client)
     for topic in ALL_TOPICS:
         for path in example_paths(topic):
-            table, row = recent(*rows.to_row(topic, path.read_bytes()))
-            insert_rows(client, table, [row])
+            table, line, _ = recent(topic, path.read_bytes())
+            insert_new(client, table, [line])
     examples = DOC.read_text(encoding="utf-8").split("## Example queries", 1)[1]
     queries = re.findall(r"```sql\n(.*?)```", examples, flags=re.DOTALL)
     assert len(queries) >= 10
@@ -174,15 +175,14 @@ def test_the_example_queries_in_the_docs_run(client):
 
 
 def test_the_roll_ups_are_backfilled_from_what_was_stored_before_their_migration(tmp_path):
-    ledger_rows = [(table, row) for topic, event in Ledger().events()
-                   for table, row in [rows.to_row(topic, encode(event))]]
+    ledger_lines = [(rows.table_of(topic), encode(event)) for topic, event in Ledger().events()]
     early = tmp_path / "first-only"
     early.mkdir()
     shutil.copy(migrations.FOLDER / "001_initial.sql", early)
 
     def load(client: Client) -> None:
-        for table, row in ledger_rows:
-            insert_rows(client, table, [row])
+        for table, line in ledger_lines:
+            insert_new(client, table, [line])
 
     sums = ("SELECT sum(received), sum(sent), sum(delivered), sum(deferred), sum(bounced), sum(spam), sum(virus), "
             "sum(phishing), sum(quarantined), sum(received_bytes), sum(sent_bytes), sum(delivered_bytes), "
