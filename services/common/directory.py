@@ -79,7 +79,8 @@ class ServiceClass(BaseModel):
         return feature in self.features
 
 
-# What a class may allow (R12). Enforced so far: "external" (submission to other domains) and "recall".
+# What a class may allow (R12); docs/service-classes.md says where each is enforced and how it is refused.
+# "imap" and "pop3" are reserved: govmail has no IMAP or POP3 server.
 FEATURES = ("external", "recall", "burn", "separate", "delegation", "imap", "pop3", "webmail", "smtp")
 # The built-in classes differ in size only; a province restricts features with classes of its own.
 SERVICE_CLASSES: dict[str, ServiceClass] = {

@@ -97,6 +97,13 @@ class SubmissionAuthenticator:
             if blocked:
                 self.emit(username, ip, "blocked", mechanism, blocked)
                 return AuthResult(success=False, handled=False)
+            # Mail clients need the class's "smtp" feature (R12); the webmail's token path above does not:
+            # webmail sending is governed by the class's "webmail" feature, checked at the webmail's login.
+            service_class = await self.directory.service_class(account.service_class)
+            if not service_class.allows("smtp"):
+                self.emit(username, ip, "blocked", mechanism, "feature_not_allowed")
+                return AuthResult(success=False, handled=False,
+                                  message=replies.SMTP_NOT_ALLOWED.format(service_class=service_class.name))
             # A mail client cannot change a password: a one-time or expired one is changed in webmail
             # first (R10, R11). Saying so reveals nothing: the password was right.
             state = login_state(account, datetime.now(UTC), self.policy)

@@ -15,12 +15,17 @@ from schemas.events import AuthEvent
 from schemas.registry import AUTH
 from services.common import logging as log
 from services.common.directory import Account
+from services.delivery.headers import BURN, SEPARATE, asks
 from services.ingress import replies
 from services.ingress.handler import IngressHandler, declared_size, peer_ip
 from services.ingress.restrictions import OutboundCap
 from services.ingress.streaming import Draft
 
 logger = log.get(__name__)
+
+# Control headers by which a sender asks delivery for a feature of R15 (the webmail adds them, but any
+# client may), with the feature of the service class (R12) each needs and its name in the refusal.
+FEATURE_HEADERS = ((BURN, "burn", "burn-after-reading"), (SEPARATE, "separate", "separate delivery"))
 
 
 @dataclass(frozen=True)
@@ -162,7 +167,23 @@ class SubmissionHandler(IngressHandler):
 
     async def refuse_content(self, session: Session, envelope: Envelope, headers: dict[str, str]) -> str | None:
         draft = envelope.draft
-        return (await self.delegation(session, envelope, bytes(draft.head) if draft else b"")).refusal
+        head = bytes(draft.head) if draft else b""
+        return (await self.delegation(session, envelope, head)).refusal or self.feature_refusal(envelope, head)
+
+    @staticmethod
+    def feature_refusal(envelope: Envelope, head: bytes) -> str | None:
+        """The refusal of a control header that asks for a feature the sender's class lacks (R12), else None.
+
+        Judged with delivery's own reading of the header, so whatever delivery would act on is refused here.
+        """
+        sender_class = envelope.sender_class
+        if sender_class is None:
+            return None
+        for header, feature, description in FEATURE_HEADERS:
+            if not sender_class.allows(feature) and asks(head, header):
+                return replies.FEATURE_NOT_ALLOWED.format(service_class=sender_class.name, feature=description,
+                                                          header=header)
+        return None
 
     async def origin(self, session: Session, envelope: Envelope) -> dict[str, Any]:
         account = envelope.sender

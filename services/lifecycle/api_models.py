@@ -127,7 +127,10 @@ class ApplicationIn(Body):
 class ClassIn(Body):
     quota_bytes: int = Field(description="Mailbox quota in bytes.")
     max_message_bytes: int = Field(description="Largest message (attachments included) in bytes.")
-    features: list[str] = Field(default_factory=list, description="Allowed features, e.g. external, recall.")
+    # Omitted keeps what the class allows (every feature for a new one): since smtp and webmail are enforced,
+    # a quota change that forgot the list must not lock the class's users out.
+    features: list[str] | None = Field(None, description="Allowed features, e.g. external, recall; [] = none; "
+                                                         "omitted = unchanged (every feature for a new class).")
 
 
 class AdminIn(Body):

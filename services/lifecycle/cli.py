@@ -324,7 +324,9 @@ def class_list(client: AdminClient, args: argparse.Namespace) -> Output:
 
 
 def class_set(client: AdminClient, args: argparse.Namespace) -> Output:
-    body = {"quota_bytes": args.quota, "max_message_bytes": args.max_message, "features": _list(args.features) or []}
+    body: dict[str, Any] = {"quota_bytes": args.quota, "max_message_bytes": args.max_message}
+    if args.features is not None:  # omitted: the class keeps its features (a new class gets every one)
+        body["features"] = _list(args.features) or []
     found = client.call("PUT", f"/classes/{_quote(args.name)}", body)
     return found, [f"class {found['name']}: quota {found['quota_bytes']}, message {found['max_message_bytes']}"]
 
@@ -530,7 +532,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--quota", type=size, required=True, help="mailbox quota, e.g. 500MB")
     p.add_argument("--max-message", type=size, required=True, help="largest message, e.g. 50MB")
-    p.add_argument("--features", default="", help="comma-separated, e.g. external,recall,burn")
+    p.add_argument("--features", help='comma-separated, e.g. external,recall,burn ("" = none; omitted = unchanged, '
+                                      'every feature for a new class)')
 
     admins = area("admins", "administrators (province, unit, auditor)")
     leaf(admins, "list", admins_list, "list administrators")

@@ -7,7 +7,7 @@ from datetime import datetime
 from services.common.directory import Grant, granted_key, grants_key
 from services.lifecycle.admins import SYSTEM, Admin
 from services.lifecycle.contract import RIGHTS
-from services.lifecycle.errors import Conflict, Forbidden, InvalidInput, NotFound
+from services.lifecycle.errors import Conflict, FeatureNotAllowed, Forbidden, InvalidInput, NotFound
 from services.lifecycle.operations import Lifecycle
 from services.lifecycle.outbox import OUTBOX
 
@@ -38,6 +38,11 @@ class Delegations:
                 raise InvalidInput("a mailbox needs no grant on itself")
             if delegate.status != "active" or account.status != "active":
                 raise Conflict("both the mailbox and the delegate must be active")
+            # The mailbox's owner delegates, so its class decides (R12); the delegate's class does not matter.
+            owner_class = await self.core.store.service_class(account.service_class)
+            if not owner_class.allows("delegation"):
+                raise FeatureNotAllowed(f"the service class {owner_class.name} of {account.address} does not "
+                                        f"include delegation", feature="delegation")
             bad = sorted(set(rights) - set(RIGHTS))
             if bad or not rights:
                 raise InvalidInput(f"rights must be some of {', '.join(RIGHTS)}; got {', '.join(bad) or 'none'}")

@@ -71,6 +71,13 @@ class Forbidden(LifecycleError):
     title = "Not allowed"
 
 
+class FeatureNotAllowed(Forbidden):
+    """The account's service class does not include the feature asked for (R12); audited as 'denied'."""
+
+    slug = "feature-not-allowed"
+    title = "Feature not allowed"
+
+
 class TooManyAttempts(LifecycleError):
     status = 429
     slug = "too-many-attempts"

@@ -94,6 +94,8 @@ class AccountStore(RedisDirectory):
 
     def __init__(self, client: aioredis.Redis):
         super().__init__(client)
+        # The writer reads a class back right after changing it (the next change, a grant): never from a cache.
+        self.class_cache_seconds = 0.0
         self._create = client.register_script(_CREATE)
         self._update = client.register_script(_UPDATE)
 

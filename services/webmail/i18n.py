@@ -15,6 +15,11 @@ _TEXTS: dict[str, tuple[str, str, str]] = {
     "login_failed": ("Sai địa chỉ hoặc mật khẩu, hoặc tạm thời không được đăng nhập.",
                      "地址或密码错误，或暂时不允许登录。",
                      "Wrong address or password, or logging in is not allowed at the moment."),
+    "webmail_not_allowed": ("Loại dịch vụ của tài khoản này không bao gồm thư trên web. Hãy dùng ứng dụng thư "
+                            "hoặc liên hệ quản trị viên.",
+                            "您的账户服务类别不包括网页邮箱。请使用邮件客户端，或联系管理员。",
+                            "Your account's service class does not include webmail. Use a mail client, "
+                            "or ask your administrator."),
     "change_password": ("Đổi mật khẩu", "修改密码", "Change password"),
     "must_change": ("Lần đăng nhập đầu tiên: hãy đặt mật khẩu mới.", "首次登录：请设置新密码。",
                     "First login: please choose a new password."),

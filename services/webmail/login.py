@@ -45,6 +45,14 @@ def place_label(place: str, ip: str) -> str:
     return "?"
 
 
+class WebmailNotAllowed(Exception):
+    """The password was right, but the account's service class does not include the webmail (R12)."""
+
+    def __init__(self, service_class: str):
+        super().__init__(f"the service class {service_class} does not include webmail")
+        self.service_class = service_class
+
+
 class LoginDesk:
     """Checks one login attempt the way submission does, so web and SMTP share locks and answers."""
 
@@ -71,7 +79,8 @@ class LoginDesk:
         """The account when the login succeeds (else None), and the place it came from.
 
         Every refusal looks the same to the client: a lock, a wrong password, an unknown user and
-        a restriction are told apart only in the auth event and the log.
+        a restriction are told apart only in the auth event and the log. The one exception is
+        WebmailNotAllowed, raised only after the right password.
         """
         username = username.strip().lower()
         place = self.iplib.place(ip)
@@ -87,6 +96,12 @@ class LoginDesk:
             if blocked:
                 await self._outcome(username, ip, place, "blocked", blocked)
                 return None, place
+            # Unlike a restriction, this is said plainly: the password was right, and the user must know
+            # to use a mail client instead. Not a failure either, so the brute-force counters stay as they are.
+            service_class = await self.directory.service_class(account.service_class)
+            if not service_class.allows("webmail"):
+                await self._outcome(username, ip, place, "blocked", "feature_not_allowed")
+                raise WebmailNotAllowed(service_class.name)
             await self.guard.succeeded(username)
             new_place = await self._remember_place(username, place_label(place, ip))
             await self._outcome(username, ip, place, "success", "new_place" if new_place else "")

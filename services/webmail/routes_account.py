@@ -22,6 +22,7 @@ from services.webmail.context import (
     session_of,
     wants_json,
 )
+from services.webmail.login import WebmailNotAllowed
 from services.webmail.notify import sse
 from services.webmail.password import PasswordRefused, change_password
 from services.webmail.sessions import COOKIE
@@ -31,7 +32,7 @@ async def login_page(request: web.Request) -> web.Response:
     # Kept while the browser has one: other tabs and stray requests (favicon → /login) must not replace
     # the token of a form already on screen.
     token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
-    response = render(request, "login.html", login_csrf=token, failed=False)
+    response = render(request, "login.html", login_csrf=token, failed=False, refused=False)
     response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="Strict", secure=parts(request).cookie_secure)
     return response
 
@@ -43,13 +44,16 @@ async def login(request: web.Request) -> web.StreamResponse:
         return problem(403, "csrf", "Forbidden", "missing or wrong login form token; reload the login page")
     p = parts(request)
     ip = client_ip(request)
-    account, place = await p.desk.attempt(str(form.get("username", "")), str(form.get("password", "")), ip)
+    try:
+        account, place = await p.desk.attempt(str(form.get("username", "")), str(form.get("password", "")), ip)
+    except WebmailNotAllowed as refused:
+        if wants_json(request):
+            return problem(403, "feature-not-allowed", "Webmail not allowed",
+                           f"{refused}; use a mail client, or ask your administrator", feature="webmail")
+        return _login_again(request, 403, refused=True)
     if account is None:
         # One answer for every refusal: no hint whether the password, a lock or a restriction stopped it.
-        token = secrets.token_urlsafe(24)
-        response = render(request, "login.html", status=401, login_csrf=token, failed=True)
-        response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="Strict", secure=p.cookie_secure)
-        return response
+        return _login_again(request, 401, failed=True)
     session = await p.sessions.create(account.address, ip, place, account.must_change_password, account.session_epoch)
     await p.records.operation(account.address, "login", ip=ip, place=place)
     response = web.HTTPSeeOther("/password" if account.must_change_password else "/")
@@ -59,6 +63,14 @@ async def login(request: web.Request) -> web.StreamResponse:
     if account.language in i18n.LANGUAGES and LANG_COOKIE not in request.cookies:
         response.set_cookie(LANG_COOKIE, account.language, httponly=True, samesite="Strict", secure=p.cookie_secure)
     raise response
+
+
+def _login_again(request: web.Request, status: int, failed: bool = False, refused: bool = False) -> web.Response:
+    """The login form again, with a new form token, saying why the last attempt did not log in."""
+    token = secrets.token_urlsafe(24)
+    response = render(request, "login.html", status=status, login_csrf=token, failed=failed, refused=refused)
+    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="Strict", secure=parts(request).cookie_secure)
+    return response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:

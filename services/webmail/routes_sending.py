@@ -11,7 +11,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from services.common import logging as log
-from services.common.directory import granted_key
+from services.common.directory import ServiceClass, granted_key
 from services.common.http import json_response, problem
 from services.webmail import reading
 from services.webmail.activity import queue_id_of
@@ -30,6 +30,23 @@ async def senders(p: Parts, user: str) -> list[str]:
         if grant is not None and {"send_as", "send_on_behalf"} & set(grant.rights):
             found.append(mailbox.lower())
     return found
+
+
+# What the compose form may ask for (R15) and the feature of the author's service class (R12) each needs.
+OPTIONS = (("burn", "burn", "Burn-after-reading"), ("separate", "separate", "Separate delivery"))
+
+
+def not_allowed(draft: Draft, service_class: ServiceClass) -> web.Response | None:
+    """403 for an option the author's class does not include, else None.
+
+    Submission would refuse the control header too (550 5.7.1); answering here names the option plainly.
+    """
+    for option, feature, name in OPTIONS:
+        if getattr(draft, option) and not service_class.allows(feature):
+            return problem(403, "feature-not-allowed", f"{name} not allowed",
+                           f"the service class {service_class.name} does not include {name.lower()}; "
+                           f"send the message without it", feature=feature)
+    return None
 
 
 async def compose_page(request: web.Request) -> web.Response:
@@ -54,7 +71,9 @@ async def compose_page(request: web.Request) -> web.Response:
         else:
             prefill.update(mode="forward", subject=f"Fwd: {subject}")
         prefill.update(body=f"\n\n{original['From']}:\n{quoted}\n", ref=ref)
-    return render(request, "compose.html", prefill=prefill, senders=await senders(p, user),
+    account = await p.directory.account(user)
+    features = (await p.directory.service_class(account.service_class)).features if account else []
+    return render(request, "compose.html", prefill=prefill, senders=await senders(p, user), features=features,
                   mailboxes=await p.store.mailboxes(user), mail_url=mail_url)
 
 
@@ -80,6 +99,10 @@ async def compose_send(request: web.Request) -> web.StreamResponse:
                   receipt=form.get("receipt") == "yes")
     if not draft.recipients:
         return problem(400, "no-recipients", "No recipients", "give at least one address in To or Cc")
+    service_class = await p.directory.service_class(account.service_class)
+    refused = not_allowed(draft, service_class)
+    if refused is not None:
+        return refused
     ref, mode = str(form.get("ref", "")), str(form.get("mode", ""))
     original_path = None
     if ref:
@@ -96,7 +119,7 @@ async def compose_send(request: web.Request) -> web.StreamResponse:
         elif mode == "forward":
             draft.attachments.append((f"{str(original['Subject'] or 'message')[:60]}.eml", "message/rfc822",
                                       original_raw))
-    limit = (await p.directory.service_class(account.service_class)).max_message_bytes
+    limit = service_class.max_message_bytes
     message = build(draft, p.hostname)
     raw = message.as_bytes()
     if len(raw) > limit:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from services.common.directory import DOMAINS, Grant, account_key, grants_key, service_class_key
+from services.common.directory import DOMAINS, FEATURES, Grant, account_key, grants_key, service_class_key
 from services.lifecycle.passwords import hash_password, verify_password
 from tests.bus import bus_events
 from tests.ingress.test_smtp import DOMAIN, add_account, read_received, start_ingress
@@ -166,10 +166,16 @@ def test_foreign_recipients_are_accepted_as_outbound_mail(ingress, infra_parts, 
     assert (event.mail.direction, event.mail.rcpt_to) == ("outbound", ["zhangwei@example.cn", OTHER])
 
 
+def add_class(redis_client, name: str, without: tuple[str, ...]) -> None:
+    """A province's own class: every feature but `without` (R12)."""
+    features = ",".join(f for f in FEATURES if f not in without)
+    redis_client.hset(service_class_key(name), mapping={"name": name, "quota_bytes": 10 * 1024**2,
+                                                        "max_message_bytes": 3 * 1024**2, "features": features})
+
+
 def test_a_class_without_external_mail_keeps_the_sender_inside_the_province(ingress, redis_client) -> None:
-    # R12: the province's own class "nội bộ" allows recall but not mail to other domains.
-    redis_client.hset(service_class_key("noibo"), mapping={"name": "noibo", "quota_bytes": 10 * 1024**2,
-                                                           "max_message_bytes": 3 * 1024**2, "features": "recall"})
+    # R12: the province's own class "nội bộ" allows everything but mail to other domains.
+    add_class(redis_client, "noibo", without=("external",))
     clerk = f"vanthu.{uuid.uuid4().hex[:8]}@{DOMAIN}"
     add_account(redis_client, clerk, "Văn thư Nội bộ", service_class="noibo", password_hash=hash_password(PASSWORD))
     with submission(ingress) as smtp:
@@ -179,6 +185,39 @@ def test_a_class_without_external_mail_keeps_the_sender_inside_the_province(ingr
         assert (code, text) == (550, b"5.7.1 Your service class noibo does not allow mail outside the province "
                                      b"(example.cn)")
         assert smtp.rcpt(OTHER)[0] == 250  # inside the province it writes as before
+
+
+def test_burn_and_separate_headers_need_their_features_in_the_senders_class(ingress, infra_parts,
+                                                                              redis_client) -> None:
+    # R12/R15: the class "thuong" may mail the province but neither burn after reading nor mass-mail separately.
+    add_class(redis_client, "thuong", without=("burn", "separate"))
+    clerk = f"vanthu.{uuid.uuid4().hex[:8]}@{DOMAIN}"
+    add_account(redis_client, clerk, "Văn thư Trương Thị Mai", service_class="thuong",
+                password_hash=hash_password(PASSWORD))
+
+    def with_header(name: str, value: str) -> bytes:
+        head, _, body = letter(clerk, OTHER).partition(b"\r\n\r\n")
+        return head + f"\r\n{name}: {value}\r\n\r\n".encode() + body
+
+    with submission(ingress) as smtp:
+        assert auth_plain(smtp, clerk, PASSWORD)[0] == 235
+        refusals = []
+        for name in ("X-Govmail-Burn", "X-Govmail-Separate"):
+            smtp.mail(clerk)
+            smtp.rcpt(OTHER)
+            refusals.append(smtp.data(with_header(name, "yes")))
+        smtp.mail(clerk)
+        smtp.rcpt(OTHER)
+        code, reply = smtp.data(with_header("X-Govmail-Burn", "no"))  # asks for nothing: sent as usual
+    assert refusals == [
+        (550, b"5.7.1 Your service class thuong does not allow burn-after-reading; send the message without "
+              b"the X-Govmail-Burn header"),
+        (550, b"5.7.1 Your service class thuong does not allow separate delivery; send the message without "
+              b"the X-Govmail-Separate header"),
+    ]
+    assert code == 250
+    event = read_received(infra_parts.bootstrap, reply.decode().split()[-1])
+    assert event.mail.authenticated_as == clerk and event.mail.subject == "Báo cáo tháng 11 — 关于年度报告的通知"
 
 
 UNIT_BOX = f"stttt@{DOMAIN}"

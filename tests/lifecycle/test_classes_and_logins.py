@@ -10,12 +10,12 @@ from typing import Any
 
 from schemas.events import AuthEvent
 from services.common.bus import KafkaPublisher
-from services.common.directory import RedisDirectory, account_key
+from services.common.directory import FEATURES, RedisDirectory, account_key, grants_key
 from services.lifecycle.activity import LoginRecorder
 from services.lifecycle.app import LifecycleService
 from services.lifecycle.credentials import login_state, rehash_after_login
 from services.lifecycle.passwords import PasswordPolicy, verify_password
-from tests.lifecycle.conftest import Api, Clock
+from tests.lifecycle.conftest import Api, Clock, read_events
 
 
 async def test_a_class_change_is_seen_by_every_reader_at_once(root: Api, service: LifecycleService, domain) -> None:
@@ -41,6 +41,33 @@ async def test_a_class_change_is_seen_by_every_reader_at_once(root: Api, service
         status, problem = await root.call("PUT", "/classes/leaders", bad)
         assert status == 422 and problem["type"].endswith("invalid-input")
     assert (await root.call("PATCH", f"/accounts/{created['address']}", {"service_class": "gold"}))[0] == 422
+
+
+async def test_delegation_needs_the_feature_in_the_mailbox_owners_class(root: Api, infra_parts, domain,
+                                                                        redis_client) -> None:
+    await root.ok("POST", "/domains", {"name": domain}, 201)
+    # R12: the province's class "riengtu" allows everything but handing one's mailbox to others (R16).
+    private = await root.ok("PUT", "/classes/riengtu", {"quota_bytes": 500 * 1024**2, "max_message_bytes": 50 * 1024**2,
+                                                        "features": [f for f in FEATURES if f != "delegation"]})
+    assert "delegation" not in private["features"] and "smtp" in private["features"]
+    hong = (await root.ok("POST", "/accounts", {"domain": domain, "name": "Vương Thị Hồng",
+                                                "service_class": "riengtu"}, 201))["address"]
+    phuc = (await root.ok("POST", "/accounts", {"domain": domain, "name": "Lý Văn Phúc 李文福"}, 201))["address"]
+    status, problem = await root.call("POST", f"/accounts/{hong}/grants", {"grantee": phuc, "rights": ["send_as"]})
+    assert (status, problem["type"].rpartition(":")[2], problem["feature"]) == (403, "feature-not-allowed",
+                                                                               "delegation")
+    assert problem["detail"] == f"the service class riengtu of {hong} does not include delegation"
+    assert redis_client.hgetall(grants_key(hong)) == {}
+    # The delegate's own class does not matter: Phúc (standard) may let Hồng send for him.
+    await root.ok("POST", f"/accounts/{phuc}/grants", {"grantee": hong, "rights": ["view", "send_on_behalf"]}, 201)
+    [denied] = await read_events(infra_parts.bootstrap, "admin.audit.v1",
+                                 lambda e: e["action"] == "grant.add" and e["target"] == f"{phuc}->{hong}", 1)
+    assert denied["outcome"] == "denied" and denied["details"]["status"] == 403
+    # A change that leaves the features out keeps them; a new class without a list gets every feature.
+    changed = await root.ok("PUT", "/classes/riengtu", {"quota_bytes": 1024**3, "max_message_bytes": 50 * 1024**2})
+    assert (changed["quota_bytes"], changed["features"]) == (1024**3, private["features"])
+    fresh = await root.ok("PUT", "/classes/lanhdao", {"quota_bytes": 1024**3, "max_message_bytes": 50 * 1024**2})
+    assert fresh["features"] == sorted(FEATURES)
 
 
 def first_release_hash(password: str) -> str:

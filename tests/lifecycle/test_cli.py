@@ -138,3 +138,21 @@ def test_lifecycle_stops_cleanly_on_sigterm(lifecycle, platform_env) -> None:
     lifecycle.send_signal(signal.SIGTERM)
     assert lifecycle.wait(timeout=30) == 0
     assert not ready.marker(Path(platform_env["GOVMAIL_DATA_DIR"]) / "run", "lifecycle").exists()
+
+
+def test_a_grant_on_a_mailbox_whose_class_lacks_delegation_is_refused(lifecycle, platform_env) -> None:
+    domain = "tiengiang.gov.vn"
+    assert admin(platform_env, "domain", "add", domain).returncode == 0
+    # No delegation in this class; leaving --features out would have kept every feature.
+    features = "external,recall,burn,separate,imap,pop3,webmail,smtp"
+    made = admin(platform_env, "class", "set", "riengtu", "--quota", "500MB", "--max-message", "50MB",
+                 "--features", features)
+    assert made.returncode == 0, made.stderr
+    owner = admin(platform_env, "account", "create", "--domain", domain, "--name", "Vương Thị Hồng", "--class", "riengtu")
+    delegate = admin(platform_env, "account", "create", "--domain", domain, "--name", "Lý Văn Phúc")
+    assert owner.returncode == delegate.returncode == 0, owner.stderr + delegate.stderr
+    refused = admin(platform_env, "grant", "add", f"vuongthihong@{domain}", f"lyvanphuc@{domain}",
+                    "--rights", "send_as")
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr == (f"govmail admin: Feature not allowed (403): the service class riengtu of "
+                              f"vuongthihong@{domain} does not include delegation\n")

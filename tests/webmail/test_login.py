@@ -16,6 +16,7 @@ from services.lifecycle.outbox import OUTBOX
 from services.lifecycle.passwords import verify_password
 from services.webmail.login import places_key
 from tests.conftest import govmail_command
+from tests.ingress.test_submission import add_class
 from tests.webmail.conftest import PASSWORD, bus_events, client, csrf_of, login, start_service, stop_service
 
 NEW_PASSWORD = "Nam#2026moi"
@@ -86,6 +87,36 @@ async def test_restrictions_refuse_the_webmail_client_and_publish_why(webmail, p
                          lambda e: e.get("username") == people.ung and e.get("service") == "webmail", 2)
     assert [(e["outcome"], e["reason"]) for e in events] == [("blocked", "client"), ("blocked", "network")]
     AuthEvent.model_validate(events[0])
+
+
+async def test_a_class_without_webmail_is_told_so_after_the_right_password(webmail, people, redis_client,
+                                                                           infra_parts):
+    # R12: the class "chimay" is for mail clients only; ung's page is in Chinese.
+    add_class(redis_client, "chimay", without=("webmail",))
+    redis_client.hset(account_key(people.ung), "service_class", "chimay")
+    async with client() as http:
+        assert await login(http, webmail, people.ung, "Sai#mat1khau") == 401  # a wrong password learns nothing
+        token = await csrf_of(http, webmail, "/login?lang=zh")
+        async with http.post(f"{webmail}/login", data={"csrf": token, "username": people.ung, "password": PASSWORD},
+                             allow_redirects=False) as r:
+            assert r.status == 403 and "您的账户服务类别不包括网页邮箱。请使用邮件客户端，或联系管理员。" in await r.text()
+            assert not any(c.startswith("gm_session=") for c in r.headers.getall("Set-Cookie", []))
+        token = await csrf_of(http, webmail, "/login")
+        async with http.post(f"{webmail}/login", data={"csrf": token, "username": people.ung, "password": PASSWORD},
+                             headers={"Accept": "application/json"}, allow_redirects=False) as r:
+            assert r.status == 403 and r.content_type == "application/problem+json"
+            body = await r.json()
+        async with http.get(f"{webmail}/api/mail/{people.ung}/INBOX") as r:
+            assert r.status == 401  # no session came of it
+    assert body["type"].endswith("feature-not-allowed") and body["feature"] == "webmail"
+    assert body["detail"] == ("the service class chimay does not include webmail; use a mail client, "
+                              "or ask your administrator")
+    events = await bus_events(infra_parts.bootstrap, "auth.events.v1",
+                              lambda e: e.get("username") == people.ung and e.get("service") == "webmail", 3)
+    assert [(e["outcome"], e["reason"]) for e in events] == [
+        ("failure", "bad_password"), ("blocked", "feature_not_allowed"), ("blocked", "feature_not_allowed")]
+    # Only the wrong password counted towards the lock.
+    assert redis_client.zcard(f"gm:authfail:user:{people.ung}") == 1
 
 
 async def test_first_login_forces_the_password_change(webmail, people, redis_client, infra_parts):

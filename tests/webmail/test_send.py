@@ -13,6 +13,7 @@ from schemas.events import MailDelivery, MailReceived
 from services.common.blobstore import FileBlobStore
 from services.common.bus import KafkaPublisher
 from services.common.directory import Grant, account_key, granted_key, grants_key
+from tests.ingress.test_submission import add_class
 from tests.webmail.conftest import (
     bus_events,
     client,
@@ -202,3 +203,32 @@ async def test_a_read_receipt_goes_once_through_submission_as_the_reader(ingress
     mdn = email.message_from_bytes(blobs.get(MailReceived.model_validate(event).mail.blob), policy=email.policy.default)
     assert mdn.get_content_type() == "multipart/report" and mdn.get_param("report-type") == "disposition-notification"
     assert "Công văn khẩn" in str(mdn["Subject"])
+
+
+async def test_burn_and_separate_need_their_features_in_the_authors_class(ingress_and_webmail, people, redis_client):
+    # R12/R15: the class "thuong" sends inside and outside the province, but neither burns nor mass-mails.
+    add_class(redis_client, "thuong", without=("burn", "separate"))
+    redis_client.hset(account_key(people.hieu), "service_class", "thuong")
+    base = ingress_and_webmail
+    async with client() as http:
+        assert await login(http, base, people.hieu) == 303
+        async with http.get(f"{base}/compose") as r:
+            page = await r.text()
+        assert 'name="receipt"' in page and 'name="burn"' not in page and 'name="separate"' not in page
+        csrf = await csrf_of(http, base, "/compose")
+        refusals = []
+        for option in ("burn", "separate"):
+            async with http.post(f"{base}/compose", data=form(csrf, to=people.ung, subject="Mật — 机密",
+                                                              **{option: "yes"}),
+                                 headers={"Accept": "application/json"}) as r:
+                refusals.append((r.status, await r.json()))
+        async with http.post(f"{base}/compose", data=form(csrf, to=people.ung, subject="Thường — 普通", receipt="yes"),
+                             headers={"Accept": "application/json"}) as r:
+            assert r.status == 201, await r.text()
+        async with http.get(f"{base}/api/sent") as r:
+            assert [s["subject"] for s in (await r.json())["sent"]] == ["Thường — 普通"]  # nothing refused was sent
+    assert [(status, body["type"].rpartition(":")[2], body["feature"], body["title"]) for status, body in refusals] == [
+        (403, "feature-not-allowed", "burn", "Burn-after-reading not allowed"),
+        (403, "feature-not-allowed", "separate", "Separate delivery not allowed")]
+    assert refusals[0][1]["detail"] == ("the service class thuong does not include burn-after-reading; "
+                                        "send the message without it")
