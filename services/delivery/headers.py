@@ -63,6 +63,15 @@ def asks(raw: bytes, name: str) -> bool:
     return value(raw, name).lower() in ("yes", "1", "true")
 
 
+def local_asks(listener: str, raw: bytes, name: str) -> bool:
+    """Whether a control header says yes on mail from a local sender (submission or our own mail).
+
+    Anyone on the internet can write these headers: mail that came in on the MX is never burnt
+    after reading or split for separate delivery because it says so.
+    """
+    return listener != "mx" and asks(raw, name)
+
+
 def without(raw: bytes, *names: str) -> bytes:
     drop = {n.lower() for n in names}
     fields, rest = split(raw)

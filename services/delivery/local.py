@@ -49,7 +49,7 @@ def delivery_headers(scanned: MailScanned, recipient: str) -> bytes:
 
 def copy_for(scanned: MailScanned, raw: bytes, recipient: str) -> bytes:
     """The recipient's own copy: only them in To: for separate delivery, the webmail's control header gone."""
-    if scanned.mail.separate_delivery or headers.asks(raw, headers.SEPARATE):
+    if scanned.mail.separate_delivery or headers.local_asks(scanned.mail.listener, raw, headers.SEPARATE):
         return headers.only_recipient(raw, recipient)
     return headers.without(raw, headers.SEPARATE)
 
@@ -120,7 +120,7 @@ class LocalDelivery:
             if may_defer:
                 return Outcome("deferred", "mailbox full", "4.2.2", final=False, account=account)
             return Outcome("bounced", "mailbox full", "5.2.2", account=account)
-        burn = headers.asks(raw, headers.BURN)
+        burn = headers.local_asks(scanned.mail.listener, raw, headers.BURN)
         # The copy's state, the usage and the last quota warning in one round trip.
         async with self.copies.redis.pipeline(transaction=False) as pipe:
             pipe.set(usage_key(address), usage.used)

@@ -41,7 +41,7 @@ class Outbound:
         by_domain: dict[str, list[str]] = defaultdict(list)
         for recipient in pending:
             by_domain[recipient.rpartition("@")[2].lower()].append(recipient)
-        separate = scanned.mail.separate_delivery or headers.asks(raw, headers.SEPARATE)
+        separate = scanned.mail.separate_delivery or headers.local_asks(scanned.mail.listener, raw, headers.SEPARATE)
         results = await asyncio.gather(*(self.to_domain(scanned, raw, domain, group, separate)
                                          for domain, group in by_domain.items()))
         for result in results:

@@ -181,6 +181,23 @@ async def test_burn_after_reading_removes_the_copy_once_opened_and_tells_the_sen
         assert s.messages(CHI) == []
 
 
+async def test_control_headers_on_mail_from_the_internet_are_not_obeyed(infra_parts, redis_client, tmp_path) -> None:
+    """Anyone can write X-Govmail-Burn or X-Govmail-Separate: on mail that came in on the MX they change nothing."""
+    people(redis_client)
+    outsider = "wangfang@example.cn"
+    async with stack(infra_parts, tmp_path) as s:
+        raw = message(outsider, [AN, BINH], "Thông báo — 通知", "Đọc xong hủy",
+                      extra={"X-Govmail-Burn": "yes", "X-Govmail-Separate": "yes"})
+        event = scanned(s.blobs, raw, outsider, [AN, BINH], direction="inbound", listener="mx")
+        await s.deliver(event)
+        (copy,) = s.messages(AN)
+        assert parsed(copy)["To"] == f"{AN}, {BINH}"  # not split into one copy per recipient
+        await s.runtime.activity.handle(record(opened(event.message_id, AN), "mailbox.activity.v1"))
+        assert len(s.messages(AN)) == 1  # opened, and not burnt
+        assert await s.runtime.activity.burn_unopened(now=datetime.now(UTC).timestamp() + 8 * 86400) == 0
+        assert len(s.messages(BINH)) == 1
+
+
 def test_read_receipt_is_an_rfc8098_mdn_to_the_address_that_asked() -> None:
     raw = message(SENDER, [CHI], "Quyết định số 12 — 第12号决定", "x",
                   extra={"Disposition-Notification-To": f"Lê Minh Hiếu <{SENDER}>"})
