@@ -135,6 +135,7 @@ def insert_new(client: Client, table: str, lines: Sequence[bytes]) -> int:
         fresh = f"WHERE event_id NOT IN ({stored})" if known else ""
         client.command(f"INSERT INTO {table} ({spec.column_names}) SELECT {spec.select} FROM {staged} {fresh} "
                        "LIMIT 1 BY event_id", settings=ROW_INSERT)
+    client.command(f"TRUNCATE TABLE {staged}")  # its memory is not held until the next batch
     return unique - known
 
 
