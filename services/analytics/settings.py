@@ -11,7 +11,7 @@ class AnalyticsSettings(BaseSettings):
 
     group_id: str = Field("govmail-analytics", description="Kafka consumer group; offsets are committed under it.")
     batch_rows: int = Field(
-        50_000, ge=1, description="Insert into ClickHouse once this many records are waiting (or batch_seconds passed)."
+        100_000, ge=1, description="Insert into ClickHouse once this many records are waiting (or batch_seconds passed)."
     )
     batch_seconds: float = Field(
         1.0, gt=0, description="Insert into ClickHouse at the latest this many seconds after the first waiting record."
