@@ -6,7 +6,11 @@ structure, the replay check by event id, the INSERT … SELECT of the rows, the 
 roll-ups and the offset commit after the insert), fed by an in-memory stand-in for the Kafka
 consumer so that the broker's own cost (measured by bench/pipeline.py) stays out.
 
-Usage: .venv/bin/python -m bench.analytics [--events 10000000] [--batch N]
+With `--broker`, the events are first published (untimed) into a real Tansu broker started for the
+run, and the ingest reads them with its real Kafka consumer: the figure then includes the
+broker and the client, both on the same machine.
+
+Usage: .venv/bin/python -m bench.analytics [--events 10000000] [--batch N] [--broker]
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import pickle
 import random
 import resource
@@ -30,7 +35,7 @@ from typing import Any, BinaryIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aiokafka import TopicPartition  # noqa: E402
+from aiokafka import AIOKafkaProducer, TopicPartition  # noqa: E402
 
 from schemas.registry import ACCOUNTS as ACCOUNTS_TOPIC  # noqa: E402
 from schemas.registry import ACTIVITY, ALL_TOPICS, AUDIT, AUTH, DELIVERY, RECEIVED, SCANNED  # noqa: E402
@@ -39,6 +44,8 @@ from services.analytics.ingest import Ingestor  # noqa: E402
 from services.analytics.settings import AnalyticsSettings  # noqa: E402
 from services.analytics.warehouse import Warehouse  # noqa: E402
 from services.common import logging as log  # noqa: E402
+from services.common.bus import KafkaPublisher, ensure_topics  # noqa: E402
+from services.platform import infra  # noqa: E402
 
 DOMAIN = "tiengiang.gov.vn"
 YEAR_START = date(2025, 11, 1)
@@ -310,21 +317,25 @@ def main() -> None:
                         help="records per insert (default: the service's ANALYTICS_BATCH_ROWS)")
     parser.add_argument("--dir", type=Path, help="chDB folder (default: a temporary one)")
     parser.add_argument("--queries-only", action="store_true", help="time the dashboard queries on --dir as it is")
+    parser.add_argument("--broker", action="store_true",
+                        help="publish the events into a real Tansu broker first and ingest them from there")
     parser.add_argument("--cache", type=Path, default=Path(__file__).resolve().parent.parent / ".cache" / "bench",
                         help="where the generated events are kept for the next run")
     args = parser.parse_args()
     log.configure("bench-analytics", "warning")  # no line per batch written
     folder = args.dir or Path(tempfile.mkdtemp(prefix="govmail-bench-")) / "clickhouse"
     source = None if args.queries_only else bus_file(args.events, args.cache)
-    asyncio.run(run(f"chdb:///{folder}", source, args.batch))
+    asyncio.run(run(f"chdb:///{folder}", source, args.batch, args.broker))
 
 
-async def run(dsn: str, source: Path | None, batch_rows: int) -> None:
+async def run(dsn: str, source: Path | None, batch_rows: int, broker: bool) -> None:
     warehouse = Warehouse(dsn)
     await warehouse.open()
     try:
         await warehouse.call(migrations.apply)
-        if source is not None:
+        if source is not None and broker:
+            await ingest_from_broker(warehouse, source, batch_rows)
+        elif source is not None:
             await ingest(warehouse, source, batch_rows)
         total = await warehouse.call(lambda client: client.query(
             "SELECT sum(rows) FROM system.parts WHERE database = currentDatabase() AND active "
@@ -358,6 +369,69 @@ async def ingest(warehouse: Warehouse, source: Path, batch_rows: int) -> None:
           f"{consuming / bus.events * 1e6:.2f} CPU s per million rows")
     # The bench's own share: the bus stand-in holds one chunk of 100,000 records at a time.
     print(f"peak memory of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
+
+
+async def ingest_from_broker(warehouse: Warehouse, source: Path, batch_rows: int) -> None:
+    """Publish the events into a Tansu broker of the run's own (untimed), then time the ingest's real consumer reading them."""
+    folder = Path(tempfile.mkdtemp(prefix="govmail-bench-broker-"))
+    port = infra.free_port()
+    broker = infra.start_broker(port, folder / "tansu.log")
+    bootstrap = f"127.0.0.1:{port}"
+    try:
+        await ensure_topics(bootstrap)
+        events = await publish_file(bootstrap, source)
+        settings = AnalyticsSettings(batch_rows=batch_rows, group_id=f"bench-{uuid.uuid4().hex[:8]}")
+        publisher = KafkaPublisher(bootstrap, "bench-analytics")
+        await publisher.start()
+        ingestor = Ingestor(bootstrap, settings, warehouse, publisher)
+        await ingestor.start()
+        consuming = asyncio.create_task(ingestor.run())
+        await ingestor.assigned.wait()  # the group is formed (half the session timeout on Tansu): not timed
+        t0, c0, b0 = time.perf_counter(), time.process_time(), cpu_seconds(broker.pid)
+        while ingestor.records < events:
+            await asyncio.sleep(0.05)
+        ingestor.stopping.set()
+        await consuming  # the last batch written and committed
+        seconds, cpu, broker_cpu = time.perf_counter() - t0, time.process_time() - c0, cpu_seconds(broker.pid) - b0
+        await ingestor.stop()
+        await publisher.stop()
+    finally:
+        infra.stop(broker)
+    print(f"ingested {ingestor.rows_inserted:,} rows of {events:,} events from the broker in {ingestor.batches:,} "
+          f"batches of up to {batch_rows:,} records")
+    print(f"ingest from the broker (fetch + ClickHouse reads the JSON + dedupe + rows + roll-ups + commit): "
+          f"{seconds:.1f} s = {events / seconds:,.0f} rows/s; ingest {cpu / events * 1e6:.2f} + broker "
+          f"{broker_cpu / events * 1e6:.2f} CPU s per million rows")
+
+
+async def publish_file(bootstrap: str, source: Path) -> int:
+    """Every event of the file onto its topic and partition; returns how many."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False,
+                                linger_ms=5, max_batch_size=1024 * 1024)
+    await producer.start()
+    published = 0
+    t0 = time.perf_counter()
+    try:
+        with source.open("rb") as file:
+            while True:
+                try:
+                    chunk = pickle.load(file)
+                except EOFError:
+                    break
+                sent = [await producer.send(topic, value, key=key, partition=partition)
+                        for topic, partition, _, key, value in chunk]
+                await asyncio.gather(*sent)
+                published += len(chunk)
+    finally:
+        await producer.stop()
+    print(f"published {published:,} events into the broker in {time.perf_counter() - t0:.0f} s (not timed)")
+    return published
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def dashboard(client: Any) -> None:
