@@ -14,6 +14,7 @@ from schemas.registry import RETRY
 from services.common import logging as log
 from services.common.blobstore import FileBlobStore
 from services.common.bus import KafkaPublisher
+from services.common.cancelled import raise_if_cancelled
 from services.common.consumer import BreakerTripped, ConsumerRunner, Record
 from services.common.directory import RedisDirectory
 from services.common.dns import make_resolver
@@ -96,6 +97,7 @@ async def run_scheduled(runtime: Runtime, concurrency: int = 16) -> None:
 
     try:
         while True:
+            raise_if_cancelled()  # a cancel that aiosmtplib swallowed (polite_quit in close_idle) still stops the loop
             try:
                 for event in await runtime.schedule.claim_due():
                     task = asyncio.create_task(one(event))

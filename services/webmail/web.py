@@ -11,7 +11,7 @@ from aiohttp import web
 
 from services.common import logging as log
 from services.common.bus import PublishError
-from services.common.directory import account_key
+from services.common.directory import DEFAULT_CLASS, account_key
 from services.common.http import http_error, problem
 from services.common.metrics import REGISTRY
 from services.webmail.context import (
@@ -91,10 +91,13 @@ async def authenticated(request: web.Request, handler: Callable[[web.Request], A
     p = parts(request)
     session = await p.sessions.get(request.cookies.get(COOKIE, ""))
     if session is not None:
-        status, epoch = await p.directory.redis.hmget(account_key(session.username), ["status", "session_epoch"])
-        if status != "active" or int(epoch or 0) != session.epoch:
-            # Locked or deleted since login (R13 emergency revocation), or every session was ended (password
-            # reset or changed elsewhere, unit mailbox handed over): the session and its token end now.
+        status, epoch, class_name = await p.directory.redis.hmget(
+            account_key(session.username), ["status", "session_epoch", "service_class"])
+        if (status != "active" or int(epoch or 0) != session.epoch
+                or not (await p.directory.service_class(class_name or DEFAULT_CLASS)).allows("webmail")):
+            # Locked or deleted since login (R13 emergency revocation), every session was ended (password
+            # reset or changed elsewhere, unit mailbox handed over), or the account's service class no longer
+            # includes the webmail (R12; classes are cached a few seconds): the session and its token end now.
             await p.sessions.destroy(session)
             session = None
     if session is None:

@@ -119,6 +119,18 @@ async def test_a_class_without_webmail_is_told_so_after_the_right_password(webma
     assert redis_client.zcard(f"gm:authfail:user:{people.ung}") == 1
 
 
+async def test_a_session_ends_when_the_class_no_longer_includes_webmail(webmail, people, redis_client):
+    # R12: moving an account to a class without the webmail ends its open sessions, not only its next login.
+    add_class(redis_client, "chimay", without=("webmail",))
+    async with client() as http:
+        assert await login(http, webmail, people.ung) == 303
+        async with http.get(f"{webmail}/api/mail/{people.ung}/INBOX") as r:
+            assert r.status == 200
+        redis_client.hset(account_key(people.ung), "service_class", "chimay")
+        async with http.get(f"{webmail}/api/mail/{people.ung}/INBOX") as r:
+            assert r.status == 401 and (await r.json())["type"].endswith("login-required")
+
+
 async def test_first_login_forces_the_password_change(webmail, people, redis_client, infra_parts):
     async with client() as http:
         async with http.get(f"{webmail}/login") as page:
