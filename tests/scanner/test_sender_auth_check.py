@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.scanner import config
-from services.scanner.auth import dkim, dmarc
+from services.scanner.auth import dkim, dmarc, spf
 from services.scanner.pipeline import Pipeline
 from tests.dnsserver import LocalDNS
 from tests.scanner.scanner_mail import official_mail
@@ -113,6 +113,41 @@ def test_policy_records() -> None:
     assert dmarc.parse("v=DMARC1; p=bogus; rua=mailto:d@example.vn", "example.vn").p == "none"  # §6.6.3
     assert dmarc.parse("v=DMARC1; p=bogus", "example.vn") is None
     assert dmarc.parse("v=spf1 -all", "example.vn") is None
+    assert dmarc.parse("v=DMARC1; p=reject", "example.vn").pct == 100
+    assert dmarc.parse("v=DMARC1; p=reject; pct=25", "example.vn").pct == 25
+    for bad in ("250", "-5", "mười", ""):
+        assert dmarc.parse(f"v=DMARC1; p=reject; pct={bad}", "example.vn").pct == 100
+
+
+class OneRecord:
+    """Lookups that hold one DMARC record (the evaluation asks for nothing else)."""
+
+    def __init__(self, domain: str, record: str):
+        self.domain, self.record = domain, record
+
+    async def txt(self, name: str) -> list[str]:
+        return [self.record] if name == f"_dmarc.{self.domain}" else []
+
+
+async def test_pct_applies_the_policy_to_its_share_of_failing_mail_and_one_step_milder_to_the_rest() -> None:
+    spf_fail = spf.SpfResult("fail", "example.cn", "not permitted")
+    ids = [f"<{i}.congvan@example.cn>" for i in range(2000)]
+    for record, strict, milder in (("v=DMARC1; p=reject; pct=20", "reject", "quarantine"),
+                                   ("v=DMARC1; p=quarantine; pct=50", "quarantine", "softfail")):
+        lookups = OneRecord("example.cn", record)
+        results = [(await dmarc.evaluate(lookups, "example.cn", spf_fail, [], key)).result for key in ids]
+        share = results.count(strict) / len(ids)
+        expected = dmarc.parse(record, "example.cn").pct / 100
+        assert abs(share - expected) < 0.04, (record, share)
+        assert set(results) == {strict, milder}
+        # The same message is always judged the same way.
+        again = [(await dmarc.evaluate(lookups, "example.cn", spf_fail, [], key)).result for key in ids[:50]]
+        assert again == results[:50]
+    lookups = OneRecord("example.cn", "v=DMARC1; p=reject; pct=0")
+    outside = await dmarc.evaluate(lookups, "example.cn", spf_fail, [], ids[0])
+    assert outside.result == "quarantine" and "pct=0 and this message is outside the sample" in outside.reason
+    passing = spf.SpfResult("pass", "example.cn", "permitted")
+    assert (await dmarc.evaluate(lookups, "example.cn", passing, [], ids[0])).result == "pass"
 
 
 async def test_dkim_on_headers_dkimpy_cannot_split() -> None:

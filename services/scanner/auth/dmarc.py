@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -40,6 +41,7 @@ class Policy:
     sp: str
     adkim_strict: bool
     aspf_strict: bool
+    pct: int = 100  # §6.3: the percentage of failing messages the policy is applied to
 
 
 @dataclass
@@ -64,8 +66,10 @@ def parse(text: str, domain: str) -> Policy | None:
             return None
         p = "none"  # §6.6.3 step 6: an invalid p= with a valid rua= counts as p=none
     sp = tags.get("sp", "").lower()
+    pct = tags.get("pct", "100")
     return Policy(domain=domain, p=p, sp=sp if sp in ("none", "quarantine", "reject") else p,
-                  adkim_strict=tags.get("adkim", "r").lower() == "s", aspf_strict=tags.get("aspf", "r").lower() == "s")
+                  adkim_strict=tags.get("adkim", "r").lower() == "s", aspf_strict=tags.get("aspf", "r").lower() == "s",
+                  pct=int(pct) if pct.isdigit() and int(pct) <= 100 else 100)  # a bad pct= is ignored
 
 
 async def lookup(dns: Lookups, from_domain: str) -> Policy | None:
@@ -80,7 +84,18 @@ async def lookup(dns: Lookups, from_domain: str) -> Policy | None:
     return None
 
 
-async def evaluate(dns: Lookups, from_domain: str, spf: SpfResult, dkims: list[DkimResult]) -> DmarcResult:
+def sampled(key: str, pct: int) -> bool:
+    """Whether a message falls within the pct% its owner's policy is applied to; the same message always does or does not."""
+    return pct >= 100 or int.from_bytes(hashlib.sha256(key.encode("utf-8", "replace")).digest()[:4], "big") % 100 < pct
+
+
+# §6.6.4: a failing message left out of the pct= sample gets the next milder policy.
+MILDER = {"reject": "quarantine", "quarantine": "none"}
+
+
+async def evaluate(dns: Lookups, from_domain: str, spf: SpfResult, dkims: list[DkimResult],
+                   sample_key: str = "") -> DmarcResult:
+    """The DMARC result of a message; `sample_key` (its Message-ID) decides whether it is in a pct= sample."""
     if not from_domain:
         return DmarcResult("permerror", "", "no single From address to align with")
     try:
@@ -99,4 +114,7 @@ async def evaluate(dns: Lookups, from_domain: str, spf: SpfResult, dkims: list[D
         return DmarcResult("temperror", from_domain, "SPF or DKIM could not be checked now")
     requested = policy.p if from_domain == policy.domain else policy.sp
     why = f"no aligned SPF or DKIM pass; policy of {policy.domain}: {'p' if from_domain == policy.domain else 'sp'}={requested}"
+    if requested in MILDER and not sampled(sample_key, policy.pct):
+        requested = MILDER[requested]
+        why += f", pct={policy.pct} and this message is outside the sample: {requested}"
     return DmarcResult("softfail" if requested == "none" else requested, from_domain, why)  # type: ignore[arg-type]

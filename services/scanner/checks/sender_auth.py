@@ -51,7 +51,7 @@ async def run(mail: ParsedMail, found: Findings) -> None:
     found.add(SPF_SYMBOLS[spf_result.result], spf_result.domain or "(no domain)", spf_result.reason)
     for d in dkims:
         found.add(DKIM_SYMBOLS[d.result], *([d.domain] if d.domain else []), d.reason)
-    result = await dmarc.evaluate(lookups, header_domain, spf_result, dkims)
+    result = await dmarc.evaluate(lookups, header_domain, spf_result, dkims, mail.header("Message-ID"))
     found.add(DMARC_SYMBOLS[result.result], *([result.domain] if result.domain else []), result.reason)
 
     local = await ctx.local_domains()
