@@ -211,9 +211,9 @@ class Ingestor:
 
     async def refuse(self, batch: Batch, table: str, row: int, error: UnreadableEvents) -> None:
         """Dead-letter the record whose valid event ClickHouse still will not store (a gap between the model and the input structure)."""
-        record = batch.events[table].pop(row)
-        await self.runner.dead_letter(Record(record.topic, record.partition, record.offset, record.key, record.value),
-                                      "unstorable", error)
+        record = batch.events[table].pop(row)  # a Record of the screening: its value is the event as its model writes it
+        assert isinstance(record, Record)
+        await self.runner.dead_letter(record, "unstorable", error)
 
     def _count_clean(self, topic: str, count: int) -> None:
         """What the runner counts for each input it handled without a fault, for `count` inputs at once."""
@@ -285,7 +285,7 @@ class Ingestor:
         if batch.records:
             self.batch = Batch()
             self.writing = (asyncio.create_task(self._write(batch)), batch)
-            await asyncio.sleep(0)  # let the write reach the ClickHouse thread before decoding goes on
+            await asyncio.sleep(0)  # let the write reach the ClickHouse thread before the next batch is read
         return await self._written() if wait else True
 
     async def _written(self) -> bool:

@@ -73,7 +73,7 @@ def structure(model: type[BaseModel], extra: tuple[tuple[str, str], ...] = ()) -
     """The input structure of a model's JSON (plus `extra` columns the caller adds to each line)."""
     columns, free = [], []
     for name, field in model.model_fields.items():
-        if field.annotation in (dict[str, Any],):
+        if field.annotation == dict[str, Any]:
             columns.append((name, "String"))
             free.append(name)
         else:

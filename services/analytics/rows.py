@@ -39,7 +39,6 @@ class TableInput:
     """One table: the structure its events are read into and the expression of each of its columns."""
 
     table: str
-    model: type[BaseModel]
     input: InputStructure
     columns: tuple[Column, ...]
 
@@ -77,7 +76,7 @@ MAIL = (of("mail.", "received_at", "direction", "mail_from")
 
 def table_input(table: str, model: type[BaseModel], *columns: Column,
                 extra: tuple[Column, ...] = ()) -> TableInput:
-    return TableInput(table, model, structure(model, extra), ENVELOPE + columns)
+    return TableInput(table, structure(model, extra), ENVELOPE + columns)
 
 
 MAIN_TABLES: dict[str, TableInput] = {

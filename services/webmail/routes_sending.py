@@ -32,8 +32,8 @@ async def senders(p: Parts, user: str) -> list[str]:
     return found
 
 
-# What the compose form may ask for (R15) and the feature of the author's service class (R12) each needs.
-OPTIONS = (("burn", "burn", "Burn-after-reading"), ("separate", "separate", "Separate delivery"))
+# What the compose form may ask for (R15), each the feature of the author's service class (R12) of the same name.
+OPTIONS = (("burn", "Burn-after-reading"), ("separate", "Separate delivery"))
 
 
 def not_allowed(draft: Draft, service_class: ServiceClass) -> web.Response | None:
@@ -41,8 +41,8 @@ def not_allowed(draft: Draft, service_class: ServiceClass) -> web.Response | Non
 
     Submission would refuse the control header too (550 5.7.1); answering here names the option plainly.
     """
-    for option, feature, name in OPTIONS:
-        if getattr(draft, option) and not service_class.allows(feature):
+    for feature, name in OPTIONS:
+        if getattr(draft, feature) and not service_class.allows(feature):
             return problem(403, "feature-not-allowed", f"{name} not allowed",
                            f"the service class {service_class.name} does not include {name.lower()}; "
                            f"send the message without it", feature=feature)
